@@ -25,7 +25,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from models.blocks import DRDB, DSConv, HDRModel, Upsample2x, act, conv, downsample2x, frame_inputs, upsample_like
+from models.blocks import (
+    DRDB,
+    DSConv,
+    HDRModel,
+    Upsample2x,
+    act,
+    conv,
+    downsample2x,
+    frame_inputs,
+    upsample_like,
+)
 from models.registry import register_model
 
 REFERENCE = 1  # the medium frame is the reference
