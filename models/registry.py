@@ -175,8 +175,4 @@ def _ensure_builtin_models() -> None:
     import importlib
 
     for module in ("models.eapnet", "models.ahdr", "models.adnet", "models.references"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # a real missing dependency, not a not-yet-written module
-                raise
+        importlib.import_module(module)
