@@ -1,0 +1,56 @@
+"""`run_bench.py calibrate`: measure this device's memory bandwidth and matmul FLOP rate (roofline ceilings)."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.common import UsageError, write_json
+from bench.tables import format_table
+
+NAME = "calibrate"
+ORDER = 45
+HELP = "measure memory bandwidth and peak matmul rate on this device (ceilings for the roofline floor)"
+DESCRIPTION = (
+    "Times a large tensor copy (bandwidth = 2 x bytes / s) and an n x n matmul (2 n^3 FLOP / s) per precision, "
+    "best of --repeat. The result is saved to reports/calibration/<device>.json, where `time` finds it and "
+    "prefers it to the data-sheet numbers."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
+    p.add_argument("--precisions", default=None, help="comma-separated (default: fp32 on CPU, fp32,fp16,bf16 on CUDA)")
+    p.add_argument("--copy-mib", type=int, default=256, help="size of the copied tensor in MiB (default: 256)")
+    p.add_argument("--matmul-n", type=int, default=None, help="matrix size (default: 2048 on CPU, 8192 on CUDA)")
+    p.add_argument("--repeat", type=int, default=5, help="best of this many runs (default: 5)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    p.add_argument("--no-save", action="store_true", help="do not write reports/calibration/<device>.json")
+    p.add_argument("--json", metavar="PATH", help="also write the record here")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.roofline import PRECISION_BYTES, calibrate, save_calibration
+    from bench.timing import resolve_device
+
+    dev = resolve_device(args.device)
+    cuda = dev.type == "cuda"
+    precisions = tuple(p.strip() for p in (args.precisions or ("fp32,fp16,bf16" if cuda else "fp32")).split(",") if p.strip())
+    bad = [p for p in precisions if p not in PRECISION_BYTES]
+    if bad or not precisions:
+        raise UsageError(f"--precisions {args.precisions!r}: choose from {', '.join(PRECISION_BYTES)}")
+    if args.copy_mib < 1 or args.repeat < 1 or (args.matmul_n is not None and args.matmul_n < 1):
+        raise UsageError("--copy-mib, --matmul-n and --repeat must be >= 1")
+    rec = calibrate(str(dev), precisions, copy_mib=args.copy_mib, matmul_n=args.matmul_n or (8192 if cuda else 2048),
+                    repeat=args.repeat, threads=args.threads)
+    rows = [["memory bandwidth", f"{rec['bandwidth_Bps'] / 1e9:.1f} GB/s"]]
+    for prec, flops in rec["peak_flops"].items():
+        rows.append([f"matmul {prec}", "-" if flops is None else f"{flops / 1e12:.2f} TFLOP/s"])
+    print(rec["device_name"] + (f" | {rec['threads']} threads" if rec["threads"] else ""))
+    print(format_table(["ceiling", "measured"], rows, align="lr"))
+    for prec, err in rec["errors"].items():
+        print(f"{prec}: not measured ({err})")
+    if not args.no_save:
+        print(f"saved {save_calibration(rec)}")
+    if args.json:
+        write_json(args.json, rec)
+    return 0
