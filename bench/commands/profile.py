@@ -1,0 +1,160 @@
+"""`run_bench.py profile`: MAccs, parameters, activations and peak memory, counted with zero compute.
+
+The logic lives in bench/complexity.py; this module parses options and prints tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+
+from bench.common import (
+    UsageError,
+    atomic_write_text,
+    format_size,
+    parse_size,
+    progress,
+    resolve_model_names,
+    write_json,
+)
+from bench.tables import format_table
+
+NAME = "profile"
+ORDER = 20
+HELP = "count MAccs, parameters, activations and peak memory (no compute; --cross-check vs other profilers)"
+DESCRIPTION = (
+    "Count each model's multiply-accumulates, parameters, activations (conv output elements), conv calls "
+    "and an estimate of peak inference memory at a given size, on meta tensors: nothing is computed or "
+    "allocated, so 1900x1060 and 3840x2160 take well under a second per model. --convention ntire (default) "
+    "reproduces torchinfo 1.6, the NTIRE 2022 organizers' tool; --convention true counts real "
+    "multiply-accumulates (transposed convs on their input, interpolation, deformable sampling) with "
+    "elementwise ops in their own column. --cross-check runs torchinfo, fvcore, thop and ptflops on the "
+    "same models (64x64 unless --size) and explains every difference by op type."
+)
+
+_CSV_FIELDS = [
+    "model", "width", "height", "convention", "dtype", "maccs", "params", "params_total", "activations",
+    "conv_calls", "peak_memory_bytes", "maccs_ntire", "maccs_true", "maccs_elementwise",
+]  # fmt: skip
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", default="*", metavar="PATTERN", help="model names/wildcards, comma-separated (default: all)")
+    p.add_argument("--size", metavar="WxH", help="input size WIDTHxHEIGHT (default 1900x1060; 64x64 with --cross-check)")
+    p.add_argument("--convention", choices=["ntire", "true"], default="ntire", help="how MAccs are counted (default ntire)")
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32", help="for the memory estimate")
+    p.add_argument("--per-layer", action="store_true", help="print a tree of modules with MAccs, params and share")
+    p.add_argument("--depth", type=int, default=3, metavar="N", help="deepest tree level printed by --per-layer (default 3)")
+    p.add_argument("--by-op", action="store_true", help="print MAccs per op type")
+    p.add_argument("--cross-check", action="store_true", help="compare with torchinfo, fvcore, thop and ptflops")
+    p.add_argument("--json", metavar="PATH", help="write the records as JSON")
+    p.add_argument("--csv", metavar="PATH", help="write the summary table as CSV")
+
+
+def _g(n: int) -> str:
+    return f"{n / 1e9:,.2f}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench import complexity
+
+    names = resolve_model_names(args.models)
+    if args.cross_check:
+        return _run_cross_check(args, names)
+    width, height = parse_size(args.size or "1900x1060")
+    if args.depth < 0:
+        raise UsageError(f"--depth {args.depth} must be 0 or more")
+    records, failed = [], []
+    for name in progress(names, desc="profile"):
+        try:
+            records.append(
+                complexity.profile(
+                    name, width, height, convention=args.convention, dtype=args.dtype, per_layer=args.per_layer
+                )
+            )
+        except Exception as exc:  # one broken model must not hide the others' numbers
+            failed.append(name)
+            print(f"eapbench profile: {name}: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+
+    print(f"{format_size(width, height)}, convention {args.convention}, {args.dtype}")
+    rows = [
+        [
+            r["model"],
+            _g(r["maccs"]),
+            f"{r['params']:,}",
+            f"{r['params_total']:,}",
+            f"{r['activations'] / 1e6:,.1f}",
+            r["conv_calls"],
+            f"{r['peak_memory_bytes'] / 2**20:,.0f}",
+            _g(r["maccs_elementwise"]),
+        ]
+        for r in records
+    ]
+    headers = ["model", "GMAccs", "params", "params total", "activations (M)", "convs", "peak MiB", "G elementwise"]
+    print(format_table(headers, rows, align="lrrrrrrr"))
+    for r in records:
+        if r["uncounted_ops"]:
+            print(f"note: {r['model']}: ops without a cost rule (counted as 0): {', '.join(sorted(r['uncounted_ops']))}")
+        if args.by_op:
+            print(f"\n{r['model']}: MAccs by op type ({args.convention})")
+            total = r["maccs"] or 1
+            ops = sorted(r["by_op"].items(), key=lambda kv: -kv[1])
+            print(format_table(["op", "GMAccs", "share"], [[k, _g(v), f"{v / total:.1%}"] for k, v in ops], align="lrr"))
+        if args.per_layer:
+            print(f"\n{r['model']}: per layer ({args.convention})")
+            print(_tree(r["layers"], args.depth))
+
+    if args.json:
+        write_json(args.json, records)
+    if args.csv:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=_CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        atomic_write_text(args.csv, buf.getvalue())
+    return 1 if failed else 0
+
+
+def _tree(layers: list[dict], max_depth: int) -> str:
+    rows = []
+    for row in layers:
+        if row["depth"] > max_depth or (row["depth"] > 0 and row["maccs"] == 0 and row["params"] == 0):
+            continue
+        label = "  " * row["depth"] + (row["path"].rsplit(".", 1)[-1] or "(model)") + f" ({row['class']})"
+        calls = f"x{row['calls']}" if row["calls"] > 1 else ""
+        rows.append([label, calls, _g(row["maccs"]), f"{row['params']:,}", f"{row['share']:.1%}"])
+    return format_table(["module", "calls", "GMAccs", "params", "share"], rows, align="llrrr")
+
+
+def _run_cross_check(args: argparse.Namespace, names: list[str]) -> int:
+    from bench import complexity
+
+    width, height = parse_size(args.size or "64x64")
+    results = [complexity.cross_check(name, width, height) for name in progress(names, desc="cross-check")]
+    tools = complexity.TOOLS
+    print(f"cross-check at {format_size(width, height)} (MAccs; tools on real tensors, ours on meta tensors)")
+    rows = []
+    for res in results:
+        by_tool = {t["tool"]: t for t in res["tools"]}
+        cells = [by_tool[t].get("maccs", "error") if t in by_tool else "-" for t in tools]
+        o = res["ours"]
+        rows.append([res["model"], f"{o['ntire']:,}", f"{o['true']:,}", f"{o['conv']:,}", *[f"{c:,}" if isinstance(c, int) else c for c in cells]])
+    print(format_table(["model", "ours ntire", "ours true", "ours conv", *tools], rows, align="lrrr" + "r" * len(tools)))
+    unexplained = 0
+    for res in results:
+        print(f"\n{res['model']}: each tool = our conv MAccs {res['ours']['conv']:,} (no bias)")
+        for t in res["tools"]:
+            if "error" in t:
+                print(f"  {t['tool']:9s} failed: {t['error']}")
+                continue
+            terms = "".join(f" {x['maccs']:+,} {x['part']} ({x['why']})" for x in t["terms"]) or " (nothing else)"
+            status = "explained" if t["residual"] == 0 else f"UNEXPLAINED residual {t['residual']:+,}"
+            print(f"  {t['tool']:9s} {t['maccs']:,} ={terms}; {status}; {t['misses']}")
+            unexplained += t["residual"] != 0
+    n_results = sum(1 for res in results for t in res["tools"] if "error" not in t)
+    print(f"\n{n_results - unexplained} of {n_results} tool totals explained by op type")
+    if args.json:
+        write_json(args.json, results)
+    return 0
