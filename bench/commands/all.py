@@ -1,0 +1,71 @@
+"""`run_bench.py` (no command) or `run_bench.py all`: the main job, from nothing to the report."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.common import REPORTS_DIR, parse_size, write_json
+from bench.results import DEFAULT_DB
+
+NAME = "all"
+ORDER = 1
+HELP = "the main job (default): profile all models, time the EAPNet family, evaluate, render the report"
+DESCRIPTION = (
+    "Profile every registered model at 1900x1060, time the EAPNet family on the best device (GPU: 1920x1080, "
+    "10 warm-up + 100 timed; CPU: 320x180, 2 + 5), generate a small synthetic data set once "
+    "(data/synthetic-default), evaluate the parameter-free references and every model with shipped weights, "
+    "render reports/ and print a summary. Results are cached in the results store: a second run only "
+    "re-renders (--force measures again). About 1.5 minutes on 2 CPU cores."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", default="*", metavar="PATTERN", help="models to include (default: all registered)")
+    p.add_argument("--device", default="auto", help="auto (a GPU if present), cpu or cuda[:N] (default: auto)")
+    p.add_argument("--time-size", metavar="WxH", help="timed size (default: 1920x1080 on a GPU, 320x180 on the CPU)")
+    p.add_argument("--repeat", type=int, help="timed forwards per model (default: 100 on a GPU, 5 on the CPU)")
+    p.add_argument("--data", metavar="DIR", help="NTIRE-format folder to evaluate on (default: generated synthetic set)")
+    p.add_argument("--db", metavar="PATH", default=str(DEFAULT_DB), help="results database (default: reports/results.sqlite)")
+    p.add_argument("--out", metavar="DIR", default=str(REPORTS_DIR), help="report folder (default: reports/)")
+    p.add_argument("--force", action="store_true", help="measure again even when cached results exist")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: time at 64x64 with 1 warm-up + 1 forward, 2 tiny synthetic samples (for tests and CI)")
+    p.add_argument("--no-plots", action="store_true", help="skip the plots")
+    p.add_argument("--json", metavar="PATH", help="also write the summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.common import UsageError
+    from bench.mainjob import run_main_job
+    from bench.report import format_summary
+
+    if args.repeat is not None and args.repeat < 1:
+        raise UsageError(f"--repeat {args.repeat} must be at least 1")
+    if args.data is not None:
+        from pathlib import Path
+
+        if not Path(args.data).is_dir():
+            raise UsageError(f"--data {args.data}: no such folder")
+    result = run_main_job(models=args.models, device=args.device, db=args.db, out=args.out, data=args.data,
+                          quick=args.quick, force=args.force,
+                          time_size=parse_size(args.time_size) if args.time_size else None, repeat=args.repeat,
+                          plots=not args.no_plots)
+    s = result["settings"]
+    print(format_summary(result["summary"]))
+    print(f"\nruntimes: {s['device']}, eager fp32, {s['time_size']}, median of {s['repeat']} "
+          f"(after {s['warmup']} warm-up); accuracy on {s['data']}")
+    c = result["counts"]
+    print(f"{c['measured']} measured, {c['cached']} reused from {s['db']}, {len(result['failures'])} failed, "
+          f"{result['seconds']:.0f} s")
+    for failure in result["failures"]:
+        print(f"  failed: {failure}")
+    rep = result["report"]
+    print(f"report:  {rep['index']}")
+    print(f"tables:  {', '.join(p for paths in rep['tables'].values() for p in paths if p.endswith('.md'))}")
+    print("         (+ .csv and .tex beside each)")
+    if rep["plots"]:
+        print(f"plots:   {', '.join(p for p in rep['plots'] if p.endswith('.png'))} (+ .svg)")
+    print(f"results: {s['db']}")
+    if args.json:
+        write_json(args.json, {k: v for k, v in result.items() if k != "report"} | {"files": rep})
+    return 1 if result["failures"] and not result["summary"] else 0

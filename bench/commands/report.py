@@ -1,0 +1,38 @@
+"""`run_bench.py report`: the paper's tables beside the measured numbers, plots and an index page."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.common import REPORTS_DIR, write_json
+from bench.results import DEFAULT_DB, open_store
+
+NAME = "report"
+ORDER = 70
+HELP = "render Tables 1-6 (paper vs measured; Markdown, CSV, LaTeX), plots and reports/index.md"
+DESCRIPTION = (
+    "Render the paper's Tables 1-6 with every measurable number from the results store beside the "
+    "paper's (columns labelled paper / measured / diff), accuracy-vs-MAccs plots with Pareto fronts "
+    "(PNG and SVG) and an index page. Measures nothing: run `run_bench.py` (or profile/time/eval) first."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="PATH", help=f"results database (default: {DEFAULT_DB})")
+    p.add_argument("--out", metavar="DIR", default=str(REPORTS_DIR), help="output folder (default: reports/)")
+    p.add_argument("--no-plots", action="store_true", help="tables and index only")
+    p.add_argument("--json", metavar="PATH", help="also write the rendered tables and summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.report import format_summary, write_report
+
+    with open_store(args.db, must_exist=True) as store:
+        rows = store.query(latest_only=True)
+        db_path = str(store.path)
+    result = write_report(rows, args.out, plots=not args.no_plots, db_path=db_path)
+    print(format_summary(result["summary"]))
+    print(f"report: {result['index']} ({len(result['tables'])} tables x md/csv/tex, {len(result['plots'])} plot files)")
+    if args.json:
+        write_json(args.json, result)
+    return 0

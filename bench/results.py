@@ -1,0 +1,429 @@
+"""The results store: every measurement (profile, time, eval, train) in one SQLite database.
+
+A result is stored as its plain JSON record plus the key that says when it can be reused:
+
+    cache key = sha256(kind, model name, config hash, settings)
+
+where the *config hash* fingerprints the architecture actually built (module tree and parameter
+shapes, see :func:`model_config_hash`), and *settings* is the dict of everything the measurement
+depends on (size, device, repeats, weights file...). A repeated run with the same key reuses the
+stored record (:func:`cached`) unless ``force`` is set; a forced run appends a new row, so the
+history is kept and the newest row wins.
+
+Each row also points to an *environment manifest* (suite version, git revision, torch/CUDA
+versions, Python, platform, device), stored once per distinct manifest.
+
+Every write is one SQLite transaction: an interrupted run (exception, Ctrl-C, killed process)
+leaves the database as it was before the write began, never half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import platform
+import sqlite3
+import subprocess
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPO_ROOT, REPORTS_DIR, UsageError, atomic_write_text, to_json
+
+DEFAULT_DB = REPORTS_DIR / "results.sqlite"
+KINDS = ("profile", "time", "eval", "train")
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS environments (
+    id       INTEGER PRIMARY KEY,
+    hash     TEXT NOT NULL UNIQUE,
+    manifest TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind        TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    settings    TEXT NOT NULL,
+    cache_key   TEXT NOT NULL,
+    env_id      INTEGER REFERENCES environments(id),
+    created     TEXT NOT NULL,
+    record      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_by_key ON results (cache_key);
+CREATE INDEX IF NOT EXISTS results_by_model ON results (kind, model);
+"""
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace, so equal dicts hash equally."""
+    return json.dumps(json.loads(to_json(obj)), sort_keys=True, separators=(",", ":"))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def cache_key(kind: str, model: str, config_hash: str, settings: dict | None) -> str:
+    """The key under which a result is reused: kind + model + config hash + settings."""
+    return _sha256(canonical_json({"kind": kind, "model": model, "config": config_hash, "settings": settings or {}}))
+
+
+def model_config_hash(model: Any) -> str:
+    """Fingerprint of an ``nn.Module``'s architecture: its printed module tree and parameter shapes.
+
+    Editing a layer, a channel count or a block count changes the hash, so a cached result is
+    never reused for a model that has changed. Build the model on the meta device to make this free.
+    """
+    shapes = [(n, tuple(p.shape)) for n, p in model.named_parameters()]
+    shapes += [(n, tuple(b.shape)) for n, b in model.named_buffers()]
+    text = f"{type(model).__module__}.{type(model).__qualname__}\n{model!r}\n{shapes!r}"
+    return _sha256(text)[:16]
+
+
+def registry_config_hash(name: str, **overrides: Any) -> str:
+    """:func:`model_config_hash` of a registered model, built on the meta device (no memory, no init)."""
+    import torch
+
+    from models.registry import create_model
+
+    with torch.device("meta"):
+        model = create_model(name, **overrides)
+    return model_config_hash(model)
+
+
+def file_digest(path: str | os.PathLike | None) -> str | None:
+    """sha256 of a file (weights), so that retrained weights at the same path are not mistaken for old ones."""
+    if path is None:
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def suite_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("eapbench")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def environment_manifest(device: str | None = None) -> dict[str, Any]:
+    """Where and with what a result was measured: versions, revision, machine, device."""
+    import torch
+
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    cuda = torch.cuda.is_available()
+    manifest: dict[str, Any] = {
+        "suite_version": suite_version(),
+        "git_revision": _git("rev-parse", "HEAD"),  # None outside a repository or before the first commit
+        "git_dirty": None if status is None else bool(status),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_version": torch.__version__,
+        "cuda_version": torch.version.cuda,
+        "cudnn_version": torch.backends.cudnn.version() if cuda else None,
+        "cuda_available": cuda,
+        "gpu_name": torch.cuda.get_device_name(0) if cuda else None,
+    }
+    if device is not None:
+        manifest["device"] = str(device)
+    return manifest
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class ResultsStore:
+    """An SQLite file of results. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, path: str | os.PathLike = DEFAULT_DB) -> None:
+        self.path = Path(path)
+        if self.path.exists() and self.path.is_dir():
+            raise UsageError(f"results database {self.path} is a folder, not a file")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so one write is one transaction.
+            self._conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
+            # CREATE ... IF NOT EXISTS is idempotent, so the schema needs no transaction of its own.
+            self._conn.executescript(_SCHEMA)
+            with self._transaction():
+                row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                if row is None:
+                    self._conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                elif int(row["value"]) != SCHEMA_VERSION:
+                    raise UsageError(
+                        f"results database {self.path} has schema version {row['value']}, "
+                        f"this suite writes version {SCHEMA_VERSION}; use another --db"
+                    )
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"results database {self.path}: not a readable SQLite database ({exc})") from exc
+        self._env_cache: dict[str, int] = {}
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        # BEGIN IMMEDIATE takes the write lock up front, so two concurrent runs queue instead of failing
+        # half-way; any exception (KeyboardInterrupt included) rolls the whole write back.
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _env_id(self, conn: sqlite3.Connection, manifest: dict) -> int:
+        text = canonical_json(manifest)
+        digest = _sha256(text)
+        if digest in self._env_cache:
+            return self._env_cache[digest]
+        conn.execute("INSERT OR IGNORE INTO environments (hash, manifest) VALUES (?, ?)", (digest, text))
+        env_id = conn.execute("SELECT id FROM environments WHERE hash=?", (digest,)).fetchone()["id"]
+        return env_id
+
+    # -- writing --------------------------------------------------------------------------------
+    def add(
+        self,
+        kind: str,
+        record: dict,
+        *,
+        model: str | None = None,
+        config_hash: str = "",
+        settings: dict | None = None,
+        environment: dict | None = None,
+    ) -> int:
+        """Append one result; returns its id. ``model`` defaults to ``record['model']``."""
+        return self.add_many([dict(kind=kind, record=record, model=model, config_hash=config_hash,
+                                   settings=settings, environment=environment)])[0]
+
+    def add_many(self, items: Iterable[dict]) -> list[int]:
+        """Append several results in one transaction: all of them are stored, or none."""
+        items = list(items)
+        for item in items:
+            if item["kind"] not in KINDS:
+                raise ValueError(f"result kind {item['kind']!r} is not one of {', '.join(KINDS)}")
+        ids = []
+        with self._transaction() as conn:
+            for item in items:
+                record = json.loads(to_json(item["record"]))  # JSON-able copy; NaN becomes null
+                model = item.get("model") or record.get("model")
+                if not model:
+                    raise ValueError(f"{item['kind']} result has no model name")
+                settings = item.get("settings") or {}
+                manifest = item.get("environment") or environment_manifest(record.get("device"))
+                env_id = self._env_id(conn, manifest)
+                key = cache_key(item["kind"], model, item.get("config_hash", ""), settings)
+                cur = conn.execute(
+                    "INSERT INTO results (kind, model, config_hash, settings, cache_key, env_id, created, record)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (item["kind"], model, item.get("config_hash", ""), canonical_json(settings), key, env_id,
+                     _now(), canonical_json(record)),
+                )
+                ids.append(int(cur.lastrowid))
+        return ids
+
+    # -- reading --------------------------------------------------------------------------------
+    def _row(self, row: sqlite3.Row) -> dict:
+        return {
+            "id": row["id"],
+            "kind": row["kind"],
+            "model": row["model"],
+            "created": row["created"],
+            "config_hash": row["config_hash"],
+            "settings": json.loads(row["settings"]),
+            "record": json.loads(row["record"]),
+            "environment": json.loads(row["manifest"]) if row["manifest"] else None,
+        }
+
+    _SELECT = (
+        "SELECT r.*, e.manifest AS manifest FROM results r LEFT JOIN environments e ON e.id = r.env_id"
+    )
+
+    def lookup(self, kind: str, model: str, config_hash: str, settings: dict | None) -> dict | None:
+        """The newest stored result with exactly this key, or None."""
+        key = cache_key(kind, model, config_hash, settings)
+        row = self._conn.execute(f"{self._SELECT} WHERE r.cache_key=? ORDER BY r.id DESC LIMIT 1", (key,)).fetchone()
+        return None if row is None else self._row(row)
+
+    def get(self, result_id: int) -> dict | None:
+        row = self._conn.execute(f"{self._SELECT} WHERE r.id=?", (int(result_id),)).fetchone()
+        return None if row is None else self._row(row)
+
+    def query(self, kind: str | None = None, model: str | None = None, latest_only: bool = False) -> list[dict]:
+        """Stored results, oldest first; ``model`` may be a comma-separated list of wildcards.
+
+        ``latest_only`` keeps the newest row per cache key (what a cached run would reuse).
+        """
+        sql, params = self._SELECT, []
+        if kind:
+            if kind not in KINDS:
+                raise UsageError(f"result kind {kind!r} is not one of {', '.join(KINDS)}")
+            sql += " WHERE r.kind=?"
+            params.append(kind)
+        rows = [self._row(r) for r in self._conn.execute(sql + " ORDER BY r.id", params)]
+        if model:
+            patterns = [p.strip().lower() for p in model.split(",") if p.strip()]
+            rows = [r for r in rows if any(fnmatchcase(r["model"].lower(), p) for p in patterns)]
+        if latest_only:
+            newest: dict[tuple, dict] = {}
+            for r in rows:
+                newest[(r["kind"], cache_key(r["kind"], r["model"], r["config_hash"], r["settings"]))] = r
+            rows = sorted(newest.values(), key=lambda r: r["id"])
+        return rows
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+
+def cached(
+    store: ResultsStore | None,
+    kind: str,
+    model: str,
+    config_hash: str,
+    settings: dict,
+    compute: Callable[[], dict],
+    force: bool = False,
+) -> tuple[dict, bool]:
+    """Return ``(record, from_cache)``: the stored record for this key, or ``compute()`` stored now.
+
+    With ``store=None`` nothing is read or written (a run with caching switched off).
+    """
+    if store is not None and not force:
+        hit = store.lookup(kind, model, config_hash, settings)
+        if hit is not None:
+            return hit["record"], True
+    record = compute()
+    if store is not None:
+        store.add(kind, record, model=model, config_hash=config_hash, settings=settings)
+    return record, False
+
+
+# -- summaries and export (the `results` command, the report) ----------------------------------------
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def summarize(row: dict) -> str:
+    """One human line for a stored result, by kind."""
+    r = row["record"]
+    kind = row["kind"]
+    if kind == "profile":
+        maccs = r.get("maccs")
+        params = r.get("params")
+        return (f"{_fmt(None if maccs is None else maccs / 1e9, '.2f')} GMAccs, "
+                f"{_fmt(None if params is None else params / 1e3, '.2f')} k params at "
+                f"{r.get('width')}x{r.get('height')} ({r.get('convention', '?')})")
+    if kind == "time":
+        return (f"median {_fmt(r.get('median_s'), '.4f')} s on {r.get('device_name') or r.get('device')} "
+                f"{r.get('backend', '')} {r.get('precision', '')} {r.get('width')}x{r.get('height')} "
+                f"({r.get('runs')} runs)")
+    if kind == "eval":
+        return (f"PSNR {_fmt(r.get('psnr'), '.3f')} dB, PSNR-mu {_fmt(r.get('psnr_mu'), '.3f')} dB on "
+                f"{r.get('n_images')} images of {r.get('data')} (weights {r.get('weights') or 'none'})")
+    if kind == "train":
+        return (f"loss {r.get('loss')}, {r.get('iters')} iters, final {_fmt(r.get('final_loss'), '.4g')}, "
+                f"weights {r.get('weights')}")
+    return ""
+
+
+def flat_rows(rows: list[dict]) -> list[dict]:
+    """Flatten stored results for CSV: metadata columns, then every record field (lists/dicts as JSON)."""
+    out = []
+    for row in rows:
+        flat: dict[str, Any] = {
+            "id": row["id"], "kind": row["kind"], "model": row["model"], "created": row["created"],
+            "config_hash": row["config_hash"], "settings": canonical_json(row["settings"]),
+        }
+        env = row.get("environment") or {}
+        flat["git_revision"] = env.get("git_revision")
+        flat["suite_version"] = env.get("suite_version")
+        for k, v in row["record"].items():
+            if k in flat:
+                k = f"record_{k}"
+            flat[k] = canonical_json(v) if isinstance(v, (list, dict)) else v
+        out.append(flat)
+    return out
+
+
+def export_csv(rows: list[dict], path: str | os.PathLike) -> Path:
+    flat = flat_rows(rows)
+    columns = list(dict.fromkeys(k for row in flat for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat)
+    return atomic_write_text(path, buf.getvalue())
+
+
+def open_store(path: str | os.PathLike | None, must_exist: bool = False) -> ResultsStore:
+    """Open ``path`` (default ``reports/results.sqlite``); ``must_exist`` for read-only commands."""
+    p = Path(path) if path else DEFAULT_DB
+    if must_exist and not p.is_file():
+        raise UsageError(f"results database {p} does not exist (run `run_bench.py` or a measuring command first)")
+    return ResultsStore(p)
+
+
+
+def record_results(
+    kind: str,
+    records: list[dict],
+    db: str | os.PathLike | None = None,
+    settings: dict | None = None,
+) -> list[int]:
+    """Append the records a measuring command produced, in one transaction (one line in a command).
+
+    ``settings`` (the command's options) become part of each key; the config hash of a registered
+    model is computed here, on the meta device. Records whose ``status`` is not ``ok`` are skipped:
+    a failure is not a result to reuse.
+    """
+    from models.registry import is_model
+
+    items = []
+    for rec in records:
+        if rec.get("status", "ok") != "ok":
+            continue
+        name = rec["model"]
+        items.append({"kind": kind, "record": rec, "model": name, "settings": settings or {},
+                      "config_hash": registry_config_hash(name) if is_model(name) else ""})
+    with open_store(db) as store:
+        return store.add_many(items) if items else []
