@@ -138,7 +138,7 @@ def progress(iterable: Iterable, desc: str = "", total: int | None = None, **kwa
     """A tqdm progress bar on stderr; silent when EAPBENCH_NO_PROGRESS is set (tests, CI logs)."""
     from tqdm.auto import tqdm
 
-    disable = bool(os.environ.get("EAPBENCH_NO_PROGRESS")) or kwargs.pop("disable", False)
+    disable = kwargs.pop("disable", False) or bool(os.environ.get("EAPBENCH_NO_PROGRESS"))
     return iter(tqdm(iterable, desc=desc, total=total, disable=disable, leave=False, dynamic_ncols=True, **kwargs))
 
 

@@ -297,7 +297,7 @@ def eapnet_standard(**overrides: Any) -> EAPNet:
     return EAPNet(STANDARD, **overrides)
 
 
-@register_model(family="eapnet", paper_table=1, paper_row="exp6")
+@register_model(family="eapnet", paper_table=1, paper_row="exp6", weights="eapnet-lightweight.safetensors")
 def eapnet_lightweight(**overrides: Any) -> EAPNet:
     """Lightweight EAPNet (Track 2): 3 PDUBs, full-resolution alignment, bilinear upsampling."""
     return EAPNet(LIGHTWEIGHT, **overrides)

@@ -1,0 +1,89 @@
+"""`run_bench.py eval --models PATTERN --data DIR`: PSNR and PSNR-µ per image and per model."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+
+from bench.common import UsageError, atomic_write_text, resolve_model_names, write_json
+from bench.tables import format_table
+
+NAME = "eval"
+ORDER = 65
+HELP = "evaluate models on an NTIRE-format split: PSNR, PSNR-mu per image (optional 16-bit round trip, tiling)"
+DESCRIPTION = (
+    "Evaluate trained models (their default weights under weights/, or --weights) and parameter-free "
+    "references on a data set in the NTIRE layout. Scores are the mean of per-image dB values; images with "
+    "non-finite predictions are counted as failed and excluded. --roundtrip16 scores the 16-bit PNG + "
+    "alignratio quantisation of the official scoring; --save-predictions writes that submission format. "
+    "Models with parameters but no weights are refused. Under torchrun the images are sharded over processes."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--models", metavar="PATTERN", help="registered names or wildcards, comma-separated")
+    which.add_argument("--variant", metavar="SPEC", help="a registered name, path/file.py:factory or module:Class")
+    p.add_argument("--weights", metavar="CKPT",
+                   help="weights for a single model: .safetensors, a checkpoint .json or a run folder (its EMA weights)")
+    p.add_argument("--data", required=True, metavar="DIR", help="NTIRE-format data with ground truth")
+    p.add_argument("--ids", default=None, help="evaluate these ids only, e.g. 0000-0099,0150")
+    p.add_argument("--split", default=None, metavar="FILE", help="evaluate the ids listed in FILE")
+    p.add_argument("--roundtrip16", action="store_true", help="score the 16-bit PNG quantisation (as the leaderboard)")
+    p.add_argument("--save-predictions", metavar="DIR",
+                   help="write XXXX.png + XXXX_alignratio.npy per image (one sub-folder per model if several)")
+    p.add_argument("--tile", type=int, default=None, metavar="PX", help="tiled inference with PX-sized windows")
+    p.add_argument("--overlap", type=int, default=None, metavar="PX", help="tile overlap (default: tile/4)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--workers", type=int, default=0, help="data-loader workers (default: 0)")
+    p.add_argument("--json", metavar="PATH", help="write the eval records (with per-image scores) as JSON")
+    p.add_argument("--csv", metavar="PATH", help="write per-image scores as CSV (model, id, psnr, psnr_mu, finite)")
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench import distributed as D
+    from bench.data import ids_from_args
+    from bench.evaluate import evaluate
+
+    ids = ids_from_args(args.ids, args.split)
+    specs = [args.variant] if args.variant else resolve_model_names(args.models)
+    if args.weights and len(specs) > 1:
+        raise UsageError(f"--weights applies to one model, but {args.models!r} names {len(specs)}")
+    if args.tile is not None and args.tile < 16:
+        raise UsageError(f"--tile {args.tile} is too small (at least 16 pixels)")
+    records = []
+    try:
+        for spec in specs:
+            save = args.save_predictions
+            if save and len(specs) > 1:
+                save = f"{save}/{spec}"
+            records.append(
+                evaluate(spec, args.data, ids, weights=args.weights, roundtrip16=args.roundtrip16,
+                         save_predictions=save, tile=args.tile, overlap=args.overlap, device=args.device,
+                         workers=args.workers)
+            )
+    finally:
+        D.teardown()
+    if not D.is_main_process():
+        return 0
+    rows = [[r["model"], r["n_images"], r["n_failed"], _fmt(r["psnr"]), _fmt(r["psnr_mu"]), r["weights"] or "-"]
+            for r in records]
+    mode = "16-bit round trip" if args.roundtrip16 else "in memory"
+    print(f"data {args.data} ({records[0]['ids']} images), scored {mode}, device {records[0]['device']}")
+    print(format_table(["model", "images", "failed", "PSNR", "PSNR-mu", "weights"], rows, align="lrrrrl"))
+    if args.json:
+        write_json(args.json, records)
+    if args.csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["model", "id", "psnr", "psnr_mu", "finite"])
+        for r in records:
+            for im in r["per_image"]:
+                writer.writerow([r["model"], im["id"], im["psnr"], im["psnr_mu"], im["finite"]])
+        atomic_write_text(args.csv, buf.getvalue())
+    return 1 if any(r["n_failed"] for r in records) else 0

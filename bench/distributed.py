@@ -1,0 +1,102 @@
+"""torchrun support shared by `train` and `eval`: one process per device, gloo on CPU, NCCL on GPUs.
+
+Launched by ``torchrun --nproc_per_node N [--nnodes M ...] run_bench.py train ...``, each process
+finds ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` in its environment; without them the same code
+runs as a single process (rank 0 of 1) and never touches torch.distributed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from bench.common import UsageError
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process (rank 0) prints and writes files."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """``auto`` -> this process's GPU if there is one, else the CPU; ``cuda`` -> ``cuda:LOCAL_RANK``."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {name!r}: CUDA is not available on this machine (use --device cpu)")
+        if name == "cuda":
+            name = f"cuda:{local_rank}"
+        device = torch.device(name)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
+        return device
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "mps" and torch.backends.mps.is_available():
+        return torch.device("mps")
+    raise UsageError(f"device {name!r} is not cpu, cuda, cuda:N or auto")
+
+
+def setup(device: str = "auto") -> DistContext:
+    """Join the torchrun process group if launched by torchrun; return rank, world size and device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device, local_rank)
+    if world > 1 and not dist.is_initialized():
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return DistContext(rank=rank, world=world, local_rank=local_rank, device=dev)
+
+
+def gather_objects(ctx: DistContext, obj: Any) -> list[Any]:
+    """Every rank's ``obj``, in rank order (a list of one outside torchrun)."""
+    if not ctx.distributed:
+        return [obj]
+    out: list[Any] = [None] * ctx.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier(ctx: DistContext) -> None:
+    if ctx.distributed:
+        dist.barrier()
+
+
+def broadcast_object(ctx: DistContext, obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank."""
+    if not ctx.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def teardown() -> None:
+    """Leave the process group (at the end of a command), so that torchrun exits cleanly."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def is_main_process() -> bool:
+    """True outside torchrun and on rank 0 under it."""
+    return int(os.environ.get("RANK", "0")) == 0
