@@ -26,7 +26,7 @@ from typing import Any
 
 from bench import measure
 from bench.common import REPO_ROOT, REPORTS_DIR, format_size, progress, resolve_model_names
-from bench.results import DEFAULT_DB, ResultsStore
+from bench.results import ResultsStore, default_db
 
 DEFAULT_DATA = REPO_ROOT / "data" / "synthetic-default"
 # The default data set: small enough to generate in seconds and evaluate on two cores.
@@ -76,7 +76,7 @@ def run_main_job(
     *,
     models: str = "*",
     device: str = "auto",
-    db: str | os.PathLike = DEFAULT_DB,
+    db: str | os.PathLike | None = None,
     out: str | os.PathLike = REPORTS_DIR,
     data: str | os.PathLike | None = None,
     quick: bool = False,
@@ -89,6 +89,7 @@ def run_main_job(
     from bench.report import write_report
 
     t0 = time.perf_counter()
+    db = db or default_db()
     names = resolve_model_names(models)
     dev = measure.resolve_device(device)
     if quick:

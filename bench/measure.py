@@ -59,6 +59,27 @@ def default_weights(name: str) -> str | None:
     return None
 
 
+def weights_digest(weights: str | None) -> str | None:
+    """The sha256 of the weight file a path resolves to (a run folder -> its EMA file, a sidecar -> its file).
+
+    Retrained weights at the same path get a new digest, so their old results are not reused. A path
+    that does not resolve is returned as given (loading it fails later with a clear message).
+    """
+    if weights is None:
+        return None
+    p = Path(weights)
+    try:
+        if p.is_dir():
+            p = p / "ema.safetensors" if (p / "ema.safetensors").is_file() else p / "checkpoints" / "last.json"
+        if p.suffix == ".json":
+            from bench.checkpoint import read_sidecar
+
+            p = p.parent / read_sidecar(p)["weights"]
+        return file_digest(p)
+    except Exception:  # unreadable: not a key we can trust, and loading will say what is wrong
+        return str(weights)
+
+
 def profile(
     store: ResultsStore | None,
     name: str,
@@ -66,18 +87,22 @@ def profile(
     size: tuple[int, int] = NTIRE_SIZE,
     convention: str = "ntire",
     force: bool = False,
+    dtype: str = "float32",
+    per_layer: bool = False,
 ) -> tuple[dict, bool]:
     """The complexity record at ``size`` (meta tensors: no memory, no compute); ``(record, from_cache)``."""
     from bench import complexity
 
-    settings = {"size": format_size(*size), "convention": convention, "dtype": "float32", "batch": 1}
+    settings: dict[str, Any] = {"size": format_size(*size), "convention": convention, "dtype": dtype, "batch": 1}
+    if per_layer:  # the per-layer table makes a larger record; a plain run keeps the plain key
+        settings["per_layer"] = True
 
     def compute() -> dict:
         if factory is None:
-            return complexity.profile(name, size[0], size[1], convention=convention)
+            return complexity.profile(name, size[0], size[1], convention=convention, dtype=dtype, per_layer=per_layer)
         with torch.device("meta"):
             model = factory()
-        record = complexity.profile(model, size[0], size[1], convention=convention)
+        record = complexity.profile(model, size[0], size[1], convention=convention, dtype=dtype, per_layer=per_layer)
         record["model"] = name
         return record
 
@@ -97,30 +122,60 @@ def time(
     threads: int | None = None,
     memory: bool = False,
     force: bool = False,
+    backend: str = "eager",
+    precision: str = "fp32",
+    batch: int = 1,
+    channels_last: bool = False,
+    cuda_graphs: bool = False,
+    compile_mode: str | None = None,
+    weights: str | None = None,
+    scene: str | None = None,
+    max_rel_error: float | None = None,
+    profile: dict | None = None,
 ) -> tuple[dict, bool]:
-    """One eager fp32 timing (``bench.timing.time_model``); ``(record, from_cache)``.
+    """One timing (``bench.timing.time_model``, same options); ``(record, from_cache)``.
 
-    The key holds the device's name and the torch version besides the sizes and repeat counts:
-    a time measured on another machine or another torch is not reused.
+    The key holds the device's name and the torch version besides the sizes, repeat counts and
+    every backend option: a time measured on another machine or another torch is not reused.
+    ``profile`` (a complexity record at ``size``) adds the roofline fields; on a cache hit they are
+    derived again from it (cheap), so the latest calibration is used.
     """
     from bench import timing
+    from bench.roofline import roofline_fields
 
     dev = timing.resolve_device(device)
     threads = threads or (torch.get_num_threads() if dev.type == "cpu" else None)
+    tf32 = bool(dev.type == "cuda" and torch.backends.cudnn.allow_tf32)
     settings = {
-        "device": timing.device_name(dev), "backend": "eager", "precision": "fp32", "size": format_size(*size),
-        "pad_from": format_size(*pad_from) if pad_from else None, "warmup": warmup, "repeat": repeat,
-        "threads": threads, "memory": memory, "torch": torch.__version__,
-    }
+        "device": timing.device_name(dev), "backend": backend, "precision": precision, "size": format_size(*size),
+        "pad_from": format_size(*pad_from) if pad_from else None, "batch": batch, "warmup": warmup,
+        "repeat": repeat, "threads": threads, "channels_last": channels_last, "cuda_graphs": cuda_graphs,
+        "compile_mode": compile_mode, "tf32": tf32, "memory": memory, "weights": weights_digest(weights),
+        "scene": str(Path(scene).resolve()) if scene else None, "max_rel_error": max_rel_error,
+        "torch": torch.__version__,
+    }  # fmt: skip
 
     def compute() -> dict:
         model: str | nn.Module = name if factory is None else factory()
         if isinstance(model, nn.Module):
             model.eapbench_name = name  # type: ignore[attr-defined]
-        return timing.time_model(model, device=str(dev), size=size, pad_from=pad_from, warmup=warmup,
-                                 repeat=repeat, threads=threads, memory=memory)
+        return timing.time_model(model, device=str(dev), backend=backend, precision=precision, size=size,
+                                 pad_from=pad_from, batch=batch, warmup=warmup, repeat=repeat, threads=threads,
+                                 channels_last=channels_last, cuda_graphs=cuda_graphs, compile_mode=compile_mode,
+                                 weights=weights, scene=scene, memory=memory, max_rel_error=max_rel_error,
+                                 profile=profile)
 
-    return cached(store, "time", name, config_hash(name, factory), settings, compute, force)
+    record, hit = cached(store, "time", name, config_hash(name, factory), settings, compute, force)
+    if hit and profile is not None:
+        record = {**record, **roofline_fields(profile, record["device_name"], precision, record["median_s"],
+                                              tf32=bool(record.get("tf32")))}
+    return record, hit
+
+
+def _device_type(device: str | torch.device) -> str:
+    """cpu or cuda: what an evaluation's key holds (scores do not depend on which GPU; checked later)."""
+    text = str(device)
+    return (resolve_device(text) if text == "auto" else text).split(":")[0]
 
 
 def evaluate(
@@ -133,14 +188,22 @@ def evaluate(
     ids: list[str] | None = None,
     device: str = "cpu",
     force: bool = False,
+    roundtrip16: bool = False,
+    tile: int | None = None,
+    overlap: int | None = None,
+    save_predictions: str | Path | None = None,
+    workers: int = 0,
+    distributed: bool = False,
 ) -> tuple[dict, bool]:
     """PSNR / PSNR-µ on ``data`` (``bench.evaluate``); ``(record, from_cache)``.
 
     ``weights`` defaults to the registered model's shipped file. A model with parameters and no
     weights is refused by ``bench.evaluate`` (random weights are never scored). The key holds the
     data set's fingerprint and the weights file's digest, so new data or retrained weights are
-    measured anew.
+    measured anew. ``save_predictions`` always evaluates (the files must be written). Under
+    torchrun (``distributed``) every rank reads the store and only rank 0 writes.
     """
+    from bench import distributed as D
     from bench import evaluate as ev
     from bench.data import dataset_fingerprint
     from models.registry import is_model
@@ -148,16 +211,19 @@ def evaluate(
     weights = weights or default_weights(name)
     settings = {
         "data": str(Path(data).resolve()), "data_fingerprint": dataset_fingerprint(data, ids),
-        "ids": ids, "weights": file_digest(weights) if weights and Path(weights).is_file() else weights,
-        "device": str(device), "roundtrip16": False,
+        "ids": ids, "weights": weights_digest(weights), "device": _device_type(device),
+        "roundtrip16": roundtrip16, "tile": tile, "overlap": overlap,
     }
 
     def compute() -> dict:
         model = _factory(name, factory)()
         loaded = ev.resolve_weights(model, name, weights, registered=is_model(name) and factory is None)
-        return ev.evaluate_module(model, data, ids, name=name, weights=loaded, device=device, distributed=False)
+        return ev.evaluate_module(model, data, ids, name=name, weights=loaded, device=device,
+                                  roundtrip16=roundtrip16, tile=tile, overlap=overlap,
+                                  save_predictions=save_predictions, workers=workers, distributed=distributed)
 
-    return cached(store, "eval", name, config_hash(name, factory), settings, compute, force)
+    return cached(store, "eval", name, config_hash(name, factory), settings, compute,
+                  force or save_predictions is not None, write=D.is_main_process() or not distributed)
 
 
 def safe(fn: Callable[..., tuple[dict, bool]], *args: Any, **kwargs: Any) -> tuple[dict | None, bool, str | None]:

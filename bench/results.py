@@ -169,7 +169,10 @@ class ResultsStore:
         self.path = Path(path)
         if self.path.exists() and self.path.is_dir():
             raise UsageError(f"results database {self.path} is a folder, not a file")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"results database {self.path}: cannot create its folder ({exc.strerror})") from exc
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so one write is one transaction.
             self._conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
@@ -314,6 +317,19 @@ class ResultsStore:
         return int(self._conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
 
 
+def is_ok(kind: str, record: dict) -> bool:
+    """Whether a record is a result worth keeping and reusing (not an error or a failed check).
+
+    A ``status`` other than ``ok`` (timing errors, numerics failures) and an evaluation with
+    failed (non-finite) images or no score are not: they are measured again next time.
+    """
+    if record.get("status", "ok") != "ok":
+        return False
+    if kind == "eval":
+        return not record.get("n_failed") and record.get("psnr") is not None
+    return True
+
+
 def cached(
     store: ResultsStore | None,
     kind: str,
@@ -322,17 +338,20 @@ def cached(
     settings: dict,
     compute: Callable[[], dict],
     force: bool = False,
+    write: bool = True,
 ) -> tuple[dict, bool]:
     """Return ``(record, from_cache)``: the stored record for this key, or ``compute()`` stored now.
 
-    With ``store=None`` nothing is read or written (a run with caching switched off).
+    With ``store=None`` nothing is read or written (a run with caching switched off); ``write=False``
+    reads but never writes (the non-zero ranks of a torchrun job). Only :func:`is_ok` records are
+    stored or reused.
     """
     if store is not None and not force:
         hit = store.lookup(kind, model, config_hash, settings)
-        if hit is not None:
+        if hit is not None and is_ok(kind, hit["record"]):
             return hit["record"], True
     record = compute()
-    if store is not None:
+    if store is not None and write and is_ok(kind, record):
         store.add(kind, record, model=model, config_hash=config_hash, settings=settings)
     return record, False
 
@@ -395,12 +414,36 @@ def export_csv(rows: list[dict], path: str | os.PathLike) -> Path:
     return atomic_write_text(path, buf.getvalue())
 
 
+def default_db() -> Path:
+    """``$EAPBENCH_DB`` if set (CI, test sessions), else ``reports/results.sqlite``."""
+    return Path(os.environ.get("EAPBENCH_DB") or DEFAULT_DB)
+
+
 def open_store(path: str | os.PathLike | None, must_exist: bool = False) -> ResultsStore:
-    """Open ``path`` (default ``reports/results.sqlite``); ``must_exist`` for read-only commands."""
-    p = Path(path) if path else DEFAULT_DB
+    """Open ``path`` (default :func:`default_db`); ``must_exist`` for read-only commands."""
+    p = Path(path) if path else default_db()
     if must_exist and not p.is_file():
         raise UsageError(f"results database {p} does not exist (run `run_bench.py` or a measuring command first)")
     return ResultsStore(p)
+
+
+def add_store_arguments(p: Any) -> None:
+    """The store options every measuring command shares (profile, time, eval, train)."""
+    p.add_argument("--db", metavar="PATH", default=None,
+                   help="results database the measurements are appended to "
+                   "(default: reports/results.sqlite, or $EAPBENCH_DB)")
+    p.add_argument("--force", action="store_true",
+                   help="measure again even when the database holds a result with the same model, "
+                   "architecture and settings (the new result is appended)")
+    p.add_argument("--no-store", action="store_true", help="neither read nor write the results database")
+
+
+def store_from_args(args: Any) -> ResultsStore | None:
+    """The store chosen by :func:`add_store_arguments`' options, or None with ``--no-store``.
+
+    Opened before any measuring, so a bad ``--db`` is reported at once (exit 2), not after the work.
+    """
+    return None if args.no_store else open_store(args.db)
 
 
 

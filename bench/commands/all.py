@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from bench.common import REPORTS_DIR, parse_size, write_json
-from bench.results import DEFAULT_DB
 
 NAME = "all"
 ORDER = 1
@@ -25,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-size", metavar="WxH", help="timed size (default: 1920x1080 on a GPU, 320x180 on the CPU)")
     p.add_argument("--repeat", type=int, help="timed forwards per model (default: 100 on a GPU, 5 on the CPU)")
     p.add_argument("--data", metavar="DIR", help="NTIRE-format folder to evaluate on (default: generated synthetic set)")
-    p.add_argument("--db", metavar="PATH", default=str(DEFAULT_DB), help="results database (default: reports/results.sqlite)")
+    p.add_argument("--db", metavar="PATH", help="results database (default: reports/results.sqlite, or $EAPBENCH_DB)")
     p.add_argument("--out", metavar="DIR", default=str(REPORTS_DIR), help="report folder (default: reports/)")
     p.add_argument("--force", action="store_true", help="measure again even when cached results exist")
     p.add_argument("--quick", action="store_true",

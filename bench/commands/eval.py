@@ -7,6 +7,7 @@ import csv
 import io
 
 from bench.common import UsageError, atomic_write_text, resolve_model_names, write_json
+from bench.results import add_store_arguments, store_from_args
 from bench.tables import format_table
 
 NAME = "eval"
@@ -39,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0, help="data-loader workers (default: 0)")
     p.add_argument("--json", metavar="PATH", help="write the eval records (with per-image scores) as JSON")
     p.add_argument("--csv", metavar="PATH", help="write per-image scores as CSV (model, id, psnr, psnr_mu, finite)")
+    add_store_arguments(p)
 
 
 def _fmt(x) -> str:
@@ -47,8 +49,10 @@ def _fmt(x) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from bench import distributed as D
+    from bench import measure
     from bench.data import ids_from_args
-    from bench.evaluate import evaluate
+    from bench.variants import load_variant
+    from models.registry import is_model
 
     ids = ids_from_args(args.ids, args.split)
     specs = [args.variant] if args.variant else resolve_model_names(args.models)
@@ -56,26 +60,33 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--weights applies to one model, but {args.models!r} names {len(specs)}")
     if args.tile is not None and args.tile < 16:
         raise UsageError(f"--tile {args.tile} is too small (at least 16 pixels)")
+    # Under torchrun every rank reads the store (all must agree on what to evaluate); rank 0 writes.
+    store = store_from_args(args)
     records = []
     try:
         for spec in specs:
             save = args.save_predictions
             if save and len(specs) > 1:
                 save = f"{save}/{spec}"
-            records.append(
-                evaluate(spec, args.data, ids, weights=args.weights, roundtrip16=args.roundtrip16,
-                         save_predictions=save, tile=args.tile, overlap=args.overlap, device=args.device,
-                         workers=args.workers)
+            name, factory = load_variant(spec)
+            rec, hit = measure.evaluate(
+                store, name, None if is_model(name) else factory, data=args.data, weights=args.weights, ids=ids,
+                device=args.device, force=args.force, roundtrip16=args.roundtrip16, tile=args.tile,
+                overlap=args.overlap, save_predictions=save, workers=args.workers, distributed=True,
             )
+            records.append({**rec, "cached": hit})
     finally:
+        if store is not None:
+            store.close()
         D.teardown()
     if not D.is_main_process():
         return 0
-    rows = [[r["model"], r["n_images"], r["n_failed"], _fmt(r["psnr"]), _fmt(r["psnr_mu"]), r["weights"] or "-"]
-            for r in records]
+    rows = [[r["model"], r["n_images"], r["n_failed"], _fmt(r["psnr"]), _fmt(r["psnr_mu"]), r["weights"] or "-",
+             "cached" if r["cached"] else "measured"] for r in records]
     mode = "16-bit round trip" if args.roundtrip16 else "in memory"
     print(f"data {args.data} ({records[0]['ids']} images), scored {mode}, device {records[0]['device']}")
-    print(format_table(["model", "images", "failed", "PSNR", "PSNR-mu", "weights"], rows, align="lrrrrl"))
+    print(format_table(["model", "images", "failed", "PSNR", "PSNR-mu", "weights", "result"], rows,
+                       align="lrrrrll"))
     if args.json:
         write_json(args.json, records)
     if args.csv:

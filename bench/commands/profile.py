@@ -19,6 +19,7 @@ from bench.common import (
     resolve_model_names,
     write_json,
 )
+from bench.results import add_store_arguments, store_from_args
 from bench.tables import format_table
 
 NAME = "profile"
@@ -51,6 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cross-check", action="store_true", help="compare with torchinfo, fvcore, thop and ptflops")
     p.add_argument("--json", metavar="PATH", help="write the records as JSON")
     p.add_argument("--csv", metavar="PATH", help="write the summary table as CSV")
+    add_store_arguments(p)
 
 
 def _g(n: int) -> str:
@@ -58,7 +60,7 @@ def _g(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench import complexity
+    from bench import measure
 
     names = resolve_model_names(args.models)
     if args.cross_check:
@@ -66,17 +68,25 @@ def run(args: argparse.Namespace) -> int:
     width, height = parse_size(args.size or "1900x1060")
     if args.depth < 0:
         raise UsageError(f"--depth {args.depth} must be 0 or more")
-    records, failed = [], []
-    for name in progress(names, desc="profile"):
-        try:
-            records.append(
-                complexity.profile(
-                    name, width, height, convention=args.convention, dtype=args.dtype, per_layer=args.per_layer
-                )
-            )
-        except Exception as exc:  # one broken model must not hide the others' numbers
-            failed.append(name)
-            print(f"eapbench profile: {name}: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+    store = store_from_args(args)
+    records, failed, hits = [], [], set()
+    try:
+        for name in progress(names, desc="profile"):
+            try:
+                rec, hit = measure.profile(store, name, size=(width, height), convention=args.convention,
+                                           force=args.force, dtype=args.dtype, per_layer=args.per_layer)
+            except UsageError:
+                raise
+            except Exception as exc:  # one broken model must not hide the others' numbers
+                failed.append(name)
+                print(f"eapbench profile: {name}: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+                continue
+            records.append(rec)
+            if hit:
+                hits.add(rec["model"])
+    finally:
+        if store is not None:
+            store.close()
 
     print(f"{format_size(width, height)}, convention {args.convention}, {args.dtype}")
     rows = [
@@ -89,13 +99,15 @@ def run(args: argparse.Namespace) -> int:
             r["conv_calls"],
             f"{r['peak_memory_bytes'] / 2**20:,.0f}",
             _g(r["maccs_elementwise"]),
+            "cached" if r["model"] in hits else "measured",
         ]
         for r in records
     ]
-    headers = ["model", "GMAccs", "params", "params total", "activations (M)", "convs", "peak MiB", "G elementwise"]
-    print(format_table(headers, rows, align="lrrrrrrr"))
+    headers = ["model", "GMAccs", "params", "params total", "activations (M)", "convs", "peak MiB", "G elementwise",
+               "result"]
+    print(format_table(headers, rows, align="lrrrrrrrl"))
     for r in records:
-        if r["uncounted_ops"]:
+        if r.get("uncounted_ops"):
             print(f"note: {r['model']}: ops without a cost rule (counted as 0): {', '.join(sorted(r['uncounted_ops']))}")
         if args.by_op:
             print(f"\n{r['model']}: MAccs by op type ({args.convention})")
@@ -107,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             print(_tree(r["layers"], args.depth))
 
     if args.json:
-        write_json(args.json, records)
+        write_json(args.json, [{**r, "cached": r["model"] in hits} for r in records])
     if args.csv:
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=_CSV_FIELDS, extrasaction="ignore", lineterminator="\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from bench.common import (
     NTIRE_SIZE,
@@ -14,7 +15,11 @@ from bench.common import (
     resolve_model_names,
     write_json,
 )
+from bench.results import ResultsStore, add_store_arguments, store_from_args
 from bench.tables import format_table
+
+if TYPE_CHECKING:
+    import torch
 
 NAME = "time"
 ORDER = 40
@@ -56,6 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-roofline", action="store_true", help="skip the complexity profile and roofline floor")
     p.add_argument("--all", action="store_true", help="on the CPU, also time models above 1 TMAcc")
     p.add_argument("--json", metavar="PATH", help="write the records as JSON (rewritten after each model)")
+    add_store_arguments(p)
 
 
 def resolve_pad_from(text: str, size: tuple[int, int]) -> tuple[int, int] | None:
@@ -88,10 +94,11 @@ def result_table(records: list[dict]) -> str:
             _ms(r.get("floor_s")),
             "-" if r.get("floor_fraction") is None else f"{r['floor_fraction']:.1%}",
             r.get("status", "-") if r.get("status") != "error" else f"error: {r.get('error', '')}"[:60],
+            "cached" if r.get("cached") else "measured",
         ])
     head = ["model", "backend", "prec", "median ms", "p10-p90 ms", "CV", "compile s", "peak MiB", "rel L2",
-            "floor ms", "of floor", "status"]
-    return format_table(head, rows, align="lllrrrrrrrrl")
+            "floor ms", "of floor", "status", "result"]
+    return format_table(head, rows, align="lllrrrrrrrrll")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,6 +113,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--batch and --repeat must be >= 1, --warmup >= 0")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads {args.threads}: must be >= 1")
+    store = store_from_args(args)  # after the option checks (bad options create no file), before any timing
+    try:
+        return _time_all(args, store, names, size, pad_from, dev)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _time_all(args: argparse.Namespace, store: ResultsStore | None, names: list[str], size: tuple[int, int],
+              pad_from: tuple[int, int] | None, dev: torch.device) -> int:
+    from bench import measure, timing
 
     config = {"device": dev.type, "backend": args.backend, "precision": args.precision, "width": size[0],
               "height": size[1], "batch": args.batch}
@@ -119,17 +137,19 @@ def run(args: argparse.Namespace) -> int:
                   "a CPU run (add --all to time it anyway)", file=sys.stderr)
             continue
         try:
-            rec = timing.time_model(
-                name, device=args.device, backend=args.backend, precision=args.precision, size=size,
+            # A stored result with the same model, architecture and settings is reused (not a failed one).
+            rec, hit = measure.time(
+                store, name, device=args.device, backend=args.backend, precision=args.precision, size=size,
                 pad_from=pad_from, batch=args.batch, warmup=args.warmup, repeat=args.repeat, threads=args.threads,
                 channels_last=args.channels_last, cuda_graphs=args.cuda_graphs, weights=args.weights,
                 scene=args.scene, memory=not args.no_memory, max_rel_error=args.max_rel_error,
-                compile_mode=args.compile_mode, profile=None if args.no_roofline else profile,
+                compile_mode=args.compile_mode, profile=None if args.no_roofline else profile, force=args.force,
             )
+            rec = {**rec, "cached": hit}
         except UsageError:
             raise
         except Exception as exc:  # one failing model/backend must not lose the others' results
-            rec = timing.failed_record(name, exc, **config)
+            rec = {**timing.failed_record(name, exc, **config), "cached": False}
         for w in rec.get("warnings", []):
             print(f"warning: {name}: {w}", file=sys.stderr)
         records.append(rec)

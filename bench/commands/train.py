@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
 from bench.common import write_json
+from bench.results import add_store_arguments, store_from_args
 
 NAME = "train"
 ORDER = 60
@@ -64,6 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-data", default=None, metavar="DIR", help="held-out NTIRE data for --val-every")
     p.add_argument("--val-ids", default=None, help="ids of --val-data to use (default: all)")
     p.add_argument("--json", metavar="PATH", help="also write the train summary as JSON")
+    add_store_arguments(p)  # --force is accepted for symmetry: training always runs
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[object, set[str]]:
@@ -104,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
     # Without a progress bar (EAPBENCH_NO_PROGRESS, batch jobs), print each log row as one line instead.
     quiet = bool(os.environ.get("EAPBENCH_NO_PROGRESS"))
     on_log = _print_row if quiet and D.is_main_process() else None
+    # Opened first so that a bad --db stops the run before training, not after; only rank 0 writes.
+    store = store_from_args(args) if D.is_main_process() else None
     try:
         summary = train(cfg, resume=args.resume, given=given, on_log=on_log)
         if D.is_main_process():
@@ -118,6 +123,21 @@ def run(args: argparse.Namespace) -> int:
                       "ema.safetensors holds the initial weights; evaluate model.safetensors or lower --ema-every")
             if args.json:
                 write_json(args.json, summary)
+        if store is not None:  # one transaction: an interruption here leaves the database as it was
+            result_id = store.add("train", summary, model=summary["model"], config_hash=_config_hash(cfg.model),
+                                  settings=dataclasses.asdict(cfg))
+            print(f"train summary stored in {store.path} (result {result_id})")
     finally:
+        if store is not None:
+            store.close()
         D.teardown()
     return 0
+
+
+def _config_hash(spec: str) -> str:
+    from bench.measure import config_hash
+    from bench.variants import load_variant
+    from models.registry import is_model
+
+    name, factory = load_variant(spec)
+    return config_hash(name, None if is_model(name) else factory)
