@@ -11,7 +11,7 @@ ORDER = 1
 HELP = "the main job (default): profile all models, time the EAPNet family, evaluate, render the report"
 DESCRIPTION = (
     "Profile every registered model at 1900x1060, time the EAPNet family on the best device (GPU: 1920x1080, "
-    "10 warm-up + 100 timed; CPU: 320x180, 2 + 5), generate a small synthetic data set once "
+    "10 warm-up + 100 timed; CPU: 640x360, 1 + 5), generate a small synthetic data set once "
     "(data/synthetic-default), evaluate the parameter-free references and every model with shipped weights, "
     "render reports/ and print a summary. Results are cached in the results store: a second run only "
     "re-renders (--force measures again). About 1.5 minutes on 2 CPU cores."
@@ -21,7 +21,7 @@ DESCRIPTION = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", default="*", metavar="PATTERN", help="models to include (default: all registered)")
     p.add_argument("--device", default="auto", help="auto (a GPU if present), cpu or cuda[:N] (default: auto)")
-    p.add_argument("--time-size", metavar="WxH", help="timed size (default: 1920x1080 on a GPU, 320x180 on the CPU)")
+    p.add_argument("--time-size", metavar="WxH", help="timed size (default: 1920x1080 on a GPU, 640x360 on the CPU)")
     p.add_argument("--repeat", type=int, help="timed forwards per model (default: 100 on a GPU, 5 on the CPU)")
     p.add_argument("--data", metavar="DIR", help="NTIRE-format folder to evaluate on (default: generated synthetic set)")
     p.add_argument("--db", metavar="PATH", help="results database (default: reports/results.sqlite, or $EAPBENCH_DB)")

@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ids", metavar="IDS", help="only these ids of --data, e.g. 0000-0009")
     p.add_argument("--device", default="auto", help="auto (a GPU if present), cpu or cuda[:N] (default: auto)")
     p.add_argument("--size", metavar="WxH", help="timed size (default: 1920x1080 padded from 1900x1060 on a GPU, "
-                   "320x180 on the CPU)")
+                   "640x360 on the CPU)")
     p.add_argument("--warmup", type=int, help="untimed forwards (default: 10 on a GPU, 2 on the CPU)")
     p.add_argument("--repeat", type=int, help="timed forwards (default: 100 on a GPU, 5 on the CPU)")
     p.add_argument("--db", metavar="PATH", help=f"results database (default: {DEFAULT_DB})")
