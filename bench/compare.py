@@ -174,16 +174,20 @@ def write_comparison(rows: list[dict], settings: dict, out_dir: str | os.PathLik
         # Accuracy when it was measured, otherwise runtime: the front that this comparison can draw.
         metric, label = ("psnr_mu", "PSNR-µ (dB)") if any(r.get("psnr_mu") is not None for r in rows) \
             else ("runtime_s", "Runtime (s)")
-        series = [
-            {**VARIANT_STYLE, "label": "variant", "points": [
-                {"label": r["model"], "x": r.get("gmaccs"), "y": r.get(metric)} for r in rows if r["role"] == "variant"]},
-            {**MEASURED_STYLE, "label": "baselines", "points": [
-                {"label": r["model"], "x": r.get("gmaccs"), "y": r.get(metric)} for r in rows if r["role"] != "variant"]},
-        ]
+        def points(variant: bool) -> list[dict]:
+            return [{"label": r["model"], "x": r.get("gmaccs"), "y": r.get(metric)} for r in rows
+                    if (r["role"] == "variant") == variant]
+
+        series = [{**VARIANT_STYLE, "label": "variant", "points": points(True)},
+                  {**MEASURED_STYLE, "label": "baselines", "points": points(False)}]
+        # Parameter-free references have 0 MAccs, off a log axis: drawn as horizontal lines.
+        references = [(f"reference: {r['model']}", r[metric]) for r in rows
+                      if not r.get("gmaccs") and r.get(metric) is not None]
         sub = settings["data"] if metric == "psnr_mu" else f"{settings['device_name']}, {settings['time_size']}"
-        front = metric == "psnr_mu"  # a front is drawn for accuracy (higher is better) only
+        # Every row was measured with the same settings, so one front spans variant and baselines; it is
+        # drawn for accuracy (higher is better) only.
         panel = {"series": series, "ylabel": f"{label}, measured", "logy": metric == "runtime_s",
-                 "title": f"measured: {sub}"}
+                 "title": f"measured: {sub}", "hlines": references, "joint_front": metric == "psnr_mu"}
         files += [str(p) for p in scatter_plot([panel], Path(str(stem) + "_front"), "MAccs (G) at 1900x1060, log scale",
-                                               f"{rows[0]['model']} vs baselines", front=front)]
+                                               f"{rows[0]['model']} vs baselines")]
     return files

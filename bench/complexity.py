@@ -91,9 +91,11 @@ def _grid_sample_cost(args: Sequence[Any], out: Tensor) -> OpCost:
 
 
 def _mm_cost(args: Sequence[Any], out: Tensor) -> OpCost:
-    a = args[-2] if len(args) >= 3 else args[0]  # addmm/baddbmm(bias, a, b) or mm/bmm(a, b)
-    k = a.shape[-1]
-    bias_adds = out.numel() if len(args) >= 3 else 0
+    # mm/bmm(a, b) or addmm/baddbmm(bias, a, b, beta=, alpha=): the scalars may follow the
+    # tensors (keyword arguments are appended to ``args``), so pick the operands by type.
+    tensors = [t for t in args if isinstance(t, Tensor)]
+    k = tensors[-2].shape[-1]
+    bias_adds = out.numel() if len(tensors) == 3 else 0
     return OpCost(out.numel() * k, bias_adds, "matmul")
 
 

@@ -169,19 +169,39 @@ def row_label(row: dict) -> str:
     return r
 
 
-def paper_points(metric: str) -> list[dict]:
-    """Distinct (label, GMAccs, metric) points over all tables, for the plots.
+# Short names of the two data sets the paper's accuracy comes from (legends, plot titles).
+DATA_SET_NAMES = {_LOCAL: "authors' validation split", _ONLINE: "NTIRE 2022 online test set"}
+# Tables 4 and 5 are the two challenge tracks; some teams entered both, so their rows need the track.
+TRACKS = {"4": "T1", "5": "T2"}
 
-    A model printed in several tables with the same numbers appears once.
+
+def paper_points(metric: str) -> list[dict]:
+    """Points (GMAccs, ``metric``) over all tables that print both, for the plots.
+
+    Each point carries ``data``, the data set its table measured accuracy on (Tables 1, 2, 6: the
+    authors' validation split; Tables 4, 5: the online test set), so a plot can keep the two apart.
+    Rows of one data set with the same numbers (Exp. 6 = 3 PDUBs = EAPNet-lightweight in Table 6;
+    AdeTeam in both tracks) are one point, named by the most descriptive row: a team or model name
+    over an ablation label. ``ablation`` is true when only Table 1/2 rows stand behind the point.
     """
-    points, seen = [], set()
+    merged: dict[tuple, dict] = {}
     for row in load_paper_rows():
         if row["gmaccs"] is None or row.get(metric) is None:
             continue
-        key = (row["gmaccs"], row[metric])
-        if key in seen:
-            continue
-        seen.add(key)
-        points.append({"label": row["row"], "table": row["table"], "gmaccs": row["gmaccs"], "value": row[metric],
-                       "model": row.get("model")})
+        data = TABLES[row["table"]].data
+        key = (data, row["gmaccs"], row[metric])
+        point = merged.setdefault(key, {"data": data, "gmaccs": row["gmaccs"], "value": row[metric], "tables": [],
+                                        "names": {}, "model": row.get("model")})
+        point["tables"].append(row["table"])
+        ablation = row["table"] in ("1", "2")
+        name = row_label(row) if ablation else row["row"]
+        point["names"].setdefault((ablation, name), []).extend([TRACKS[row["table"]]] if row["table"] in TRACKS else [])
+    points = []
+    for p in merged.values():
+        names = p.pop("names")
+        named = [(n, tracks) for (abl, n), tracks in names.items() if not abl]
+        p["ablation"] = not named
+        shown = named or [(n, tracks) for (_, n), tracks in names.items()][:1]
+        p["label"] = " / ".join(n + (f" ({', '.join(tracks)})" if tracks else "") for n, tracks in shown)
+        points.append(p)
     return points

@@ -20,12 +20,21 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.common import NTIRE_SIZE, PADDED_SIZE, REPORTS_DIR, atomic_write_text, write_json
+from bench.common import (
+    NTIRE_SIZE,
+    PADDED_SIZE,
+    REPO_ROOT,
+    REPORTS_DIR,
+    UsageError,
+    atomic_write_text,
+    write_json,
+)
 from bench.paper import (
     AHDR_PARAMS_K_CORRECTED,
     AHDR_PARAMS_NOTE,
@@ -40,6 +49,32 @@ FULL_SIZES = {NTIRE_SIZE, PADDED_SIZE}
 # Conventions whose numbers follow the paper's counting rules (protocol section 3), best first.
 PAPER_CONVENTIONS = ("ntire", "torchinfo", "paper")
 FORMATS = {"psnr_db": ".3f", "psnr_mu_db": ".3f", "runtime_s": ".4f", "gmaccs": ".2f", "params_k": ".2f"}
+
+
+def check_output_dir(path: str | os.PathLike, option: str) -> Path:
+    """Create an output folder before any work, so a bad ``--out`` is one error line (exit 2), not a traceback."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"{option} {path}: not a folder (a file is in the way)") from None
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot create the folder ({exc.strerror})") from None
+    return p
+
+
+def check_output_file(path: str | os.PathLike | None, option: str) -> None:
+    """Check that an output file (``--json``, ``--csv``) can be written, before any work."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{option} {path}: is a folder, not a file")
+    try:
+        check_output_dir(p.parent, option)
+    except UsageError:
+        raise UsageError(f"{option} {path}: its folder {p.parent} cannot be created (a file is in the way "
+                         "or no permission)") from None
 
 
 # -- choosing the stored result behind each cell ---------------------------------------------------
@@ -60,6 +95,37 @@ def _path_key(path: Any) -> str | None:
         return str(Path(path).expanduser().resolve())
     except OSError:
         return str(path)
+
+
+def display_path(path: Any) -> str:
+    """A path inside this repository relative to it (reports read the same on every machine), else as given."""
+    p = Path(str(path))
+    try:
+        return str(p.relative_to(REPO_ROOT)) if p.is_absolute() else str(path)
+    except ValueError:
+        return str(path)
+
+
+def eval_data_label(rec: dict) -> str:
+    """Which data an evaluation scored, e.g. ``data/synthetic-default (8 images)``."""
+    return f"{display_path(rec.get('data'))} ({rec.get('n_images')} images)"
+
+
+def is_real_data(folder: Any) -> bool:
+    """Whether an evaluated folder holds real captures: it exists and ``make-data`` did not simulate it.
+
+    A PSNR on simulated scenes says nothing about the paper's PSNR, so no difference is printed for it.
+    """
+    p = Path(str(folder))
+    if not p.is_dir():
+        return False  # moved or deleted: what it held cannot be told any more
+    try:
+        info = json.loads((p / "manifest.json").read_text())
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return not (isinstance(info, dict) and str(info.get("generator", "")).startswith("eapbench"))
 
 
 def runtime_setting(rec: dict) -> str:
@@ -211,7 +277,8 @@ class Measurements:
         ev = self.evaluation(model, loss)
         if ev is not None:
             out["psnr_db"], out["psnr_mu_db"] = ev.get("psnr"), ev.get("psnr_mu")
-            out["eval_data"] = f"{ev.get('data')} ({ev.get('n_images')} images)"
+            out["eval_data"] = eval_data_label(ev)
+            out["eval_real_data"] = is_real_data(ev.get("data"))
             out["weights"] = ev.get("weights")
         return out
 
@@ -246,7 +313,7 @@ def build_table(number: str, meas: Measurements) -> dict:
             if run is not None:
                 train, ev = run
                 measured = {"psnr_db": ev.get("psnr"), "psnr_mu_db": ev.get("psnr_mu"),
-                            "eval_data": f"{ev.get('data')} ({ev.get('n_images')} images)"}
+                            "eval_data": eval_data_label(ev), "eval_real_data": is_real_data(ev.get("data"))}
                 row_notes.append(f"trained {train.get('iters')} iters, batch {train.get('batch')}")
             else:
                 row["model"] = f"{model} ({prow['train_loss']}): not trained here"
@@ -258,7 +325,14 @@ def build_table(number: str, meas: Measurements) -> dict:
         for m in spec.metrics:
             paper, ours = prow.get(m), measured.get(m)
             row[f"{m}_paper"], row[f"{m}_measured"] = paper, ours
-            comparable = not (m == "runtime_s" and not measured.get("runtime_full_size"))
+            # A difference only where both numbers measure the same thing: full-resolution runtimes,
+            # accuracy on real captures (never on simulated scenes).
+            if m == "runtime_s":
+                comparable = bool(measured.get("runtime_full_size"))
+            elif m in ("psnr_db", "psnr_mu_db"):
+                comparable = bool(measured.get("eval_real_data"))
+            else:
+                comparable = True
             row[f"{m}_diff"] = ours - paper if (paper is not None and ours is not None and comparable) else None
         if "runtime_s" in spec.metrics:
             row["runtime_setting"] = measured.get("runtime_setting", "")
@@ -273,8 +347,9 @@ def build_table(number: str, meas: Measurements) -> dict:
     if any(m in spec.metrics for m in ("psnr_db", "psnr_mu_db")):
         notes.append(f"Paper accuracy: {spec.data}.")
         if data_sets:
-            notes.append("Measured accuracy: " + "; ".join(sorted(data_sets))
-                         + ". Differences in PSNR compare different data sets unless that data is the paper's.")
+            notes.append("Measured accuracy: " + "; ".join(sorted(data_sets)) + ". PSNR differences are given "
+                         "only for real captures, not for data simulated by make-data; even then they compare "
+                         "different images unless yours are the paper's.")
     if "runtime_s" in spec.metrics:
         notes.append("Runtime differences are given only for timings at full resolution (1900x1060 or 1920x1080).")
     return {"number": number, "title": spec.title, "caption": spec.caption, "columns": columns, "rows": rows,
@@ -427,7 +502,7 @@ def render_index(tables: list[dict], files: dict[str, list[str]], plots: list[st
     lines = ["# eapbench report", "",
              "The EAPNet paper's tables beside this suite's measurements. Every number is labelled *paper* "
              "(printed in the paper) or *measured* (by this suite, from the results store"
-             + (f" `{db_path}`" if db_path else "") + "); *diff* is measured - paper.", ""]
+             + (f" `{display_path(db_path)}`" if db_path else "") + "); *diff* is measured - paper.", ""]
     lines += ["## Tables", ""]
     for t in tables:
         links = ", ".join(f"[{Path(p).suffix.lstrip('.')}]({Path(p).name})" for p in files[t["number"]])

@@ -190,7 +190,6 @@ class ResultsStore:
                     )
         except sqlite3.DatabaseError as exc:
             raise UsageError(f"results database {self.path}: not a readable SQLite database ({exc})") from exc
-        self._env_cache: dict[str, int] = {}
 
     # -- plumbing -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -215,13 +214,11 @@ class ResultsStore:
         self._conn.execute("COMMIT")
 
     def _env_id(self, conn: sqlite3.Connection, manifest: dict) -> int:
+        # No cache of ids here: a rolled-back transaction would leave one pointing at nothing.
         text = canonical_json(manifest)
         digest = _sha256(text)
-        if digest in self._env_cache:
-            return self._env_cache[digest]
         conn.execute("INSERT OR IGNORE INTO environments (hash, manifest) VALUES (?, ?)", (digest, text))
-        env_id = conn.execute("SELECT id FROM environments WHERE hash=?", (digest,)).fetchone()["id"]
-        return env_id
+        return conn.execute("SELECT id FROM environments WHERE hash=?", (digest,)).fetchone()["id"]
 
     # -- writing --------------------------------------------------------------------------------
     def add(
@@ -444,7 +441,6 @@ def store_from_args(args: Any) -> ResultsStore | None:
     Opened before any measuring, so a bad ``--db`` is reported at once (exit 2), not after the work.
     """
     return None if args.no_store else open_store(args.db)
-
 
 
 def record_results(

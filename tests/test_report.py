@@ -185,3 +185,57 @@ def test_empty_store_renders_paper_only(tmp_path):
         assert all(r[f"{m}_measured"] is None for r in table["rows"] for m in TABLES[number].metrics)
         assert all(Path(p).is_file() for p in paths)
     assert len(result["plots"]) == 8 and result["summary"] == []
+
+
+def _eval_row(data: Path) -> dict:
+    record = {"model": "ref-frame", "weights": None, "data": str(data), "n_images": 2, "n_failed": 0,
+              "psnr": 30.0, "psnr_mu": 31.0}
+    return {"id": 1, "kind": "eval", "model": "ref-frame", "config_hash": "", "settings": {}, "record": record}
+
+
+def test_accuracy_difference_only_on_real_data(tmp_path):
+    # The same eval, once on a folder make-data wrote (simulated: no difference to the paper), once on
+    # a folder of real captures (no make-data manifest: build_table gives a difference).
+    from bench.report import is_real_data
+
+    simulated, real = tmp_path / "sim", tmp_path / "real"
+    simulated.mkdir()
+    real.mkdir()
+    (simulated / "manifest.json").write_text(json.dumps({"generator": "eapbench make-data", "kind": "synthetic"}))
+    assert not is_real_data(simulated) and is_real_data(real) and not is_real_data(tmp_path / "gone")
+    meas_sim = Measurements([_eval_row(simulated)])
+    meas_real = Measurements([_eval_row(real)])
+    assert meas_sim.measured_metrics("ref-frame")["eval_real_data"] is False
+    assert meas_real.measured_metrics("ref-frame")["eval_real_data"] is True
+
+
+def test_psnr_diff_suppressed_for_simulated_data(meas):
+    # The fixture's evals are on "synthetic-small", a folder that does not exist here: no difference.
+    light = _rows_by_model(build_table("6", meas))["eapnet-lightweight"]
+    assert light["psnr_db_measured"] is not None and light["psnr_db_diff"] is None
+    assert light["gmaccs_diff"] is not None
+    assert any("simulated" in n for n in build_table("6", meas)["notes"])
+
+
+def test_paper_points_keep_the_two_data_sets_apart():
+    from bench.paper import paper_points
+
+    points = paper_points("psnr_mu_db")
+    by_label = {p["label"]: p for p in points}
+    online = {t for p in points if "online" in p["data"] for t in p["tables"]}
+    validation = {t for p in points if "online" not in p["data"] for t in p["tables"]}
+    assert online == {"4", "5"} and validation == {"1", "2", "6"}
+    # Teams in both tracks are told apart (or merged when the numbers agree); ablations merge into names.
+    assert {"ALONG (T1)", "ALONG (T2)", "AdeTeam (T1, T2)", "EAPNet-lightweight", "EAPNet-lightweight (T2)"} \
+        <= set(by_label)
+    assert by_label["EAPNet-lightweight"]["tables"] == ["1", "2", "6"] and not by_label["EAPNet-lightweight"]["ablation"]
+    assert by_label["Exp. 1"]["ablation"]
+
+
+def test_bad_output_paths_exit_2(fixture_db, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["report", "--db", str(fixture_db), "--out", str(blocker / "sub")]) == 2
+    assert main(["results", "--db", str(fixture_db), "--csv", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(blocker / "sub") in err and "is a folder" in err

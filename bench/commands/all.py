@@ -36,10 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from bench.common import UsageError
     from bench.mainjob import run_main_job
-    from bench.report import format_summary
+    from bench.report import check_output_dir, check_output_file, format_summary
 
     if args.repeat is not None and args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat} must be at least 1")
+    check_output_dir(args.out, "--out")
+    check_output_file(args.json, "--json")
     if args.data is not None:
         from pathlib import Path
 

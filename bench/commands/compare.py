@@ -43,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from bench.common import parse_ids
     from bench.compare import compare
+    from bench.report import check_output_dir, check_output_file
     from bench.results import open_store
     from bench.tables import format_table
 
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "warmup" else 1):
             raise UsageError(f"--{flag} {value} is too small")
+    check_output_dir(args.out, "--out")
+    check_output_file(args.json, "--json")
     store = None if args.no_db else open_store(args.db)
     try:
         result = compare(args.variant, against, weights=args.weights, data=args.data,

@@ -25,8 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.report import format_summary, write_report
+    from bench.report import check_output_dir, check_output_file, format_summary, write_report
 
+    check_output_dir(args.out, "--out")
+    check_output_file(args.json, "--json")
     with open_store(args.db, must_exist=True) as store:
         rows = store.query(latest_only=True)
         db_path = str(store.path)

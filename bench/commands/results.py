@@ -28,6 +28,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.report import check_output_file
+
+    check_output_file(args.csv, "--csv")
+    check_output_file(args.json, "--json")
     with open_store(args.db, must_exist=True) as store:
         if args.show is not None:
             row = store.get(args.show)
