@@ -24,6 +24,15 @@ NTIRE_SIZE = (1900, 1060)  # (width, height) of the NTIRE 2022 frames, as the pa
 PADDED_SIZE = (1920, 1080)  # the paper pads to this for inference
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 class UsageError(Exception):
     """A problem with what the user supplied (a path, a size, a model name...): exit code 2."""
 
@@ -98,6 +107,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the user's usual mode
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -107,6 +117,32 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_output_dir(path: str | os.PathLike, option: str) -> Path:
+    """Create an output folder before any work, so a bad ``--out`` is one error line (exit 2), not a traceback."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"{option} {path}: not a folder (a file is in the way)") from None
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot create the folder ({exc.strerror})") from None
+    return p
+
+
+def check_output_file(path: str | os.PathLike | None, option: str) -> None:
+    """Check that an output file (``--json``, ``--csv``) can be written, before any work."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{option} {path}: is a folder, not a file")
+    try:
+        check_output_dir(p.parent, option)
+    except UsageError:
+        raise UsageError(f"{option} {path}: its folder {p.parent} cannot be created (a file is in the way "
+                         "or no permission)") from None
 
 
 def _json_default(obj: Any) -> Any:

@@ -40,6 +40,14 @@ _PNG_COLOR = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
 class DatasetError(UsageError):
     """The data set on disk is not valid NTIRE layout; the message lists every problem found."""
 
+    def __init__(self, message: str) -> None:
+        # A DataLoader worker re-raises this error with a traceback wrapped around the message
+        # ("Caught DatasetError in DataLoader worker process 0. Original Traceback ..."): keep ours.
+        marker = f"{type(self).__name__}: "
+        if "Original Traceback" in message and marker in message:
+            message = message.rsplit(marker, 1)[1].strip()
+        super().__init__(message)
+
 
 def member_paths(root: str | os.PathLike, sid: str) -> dict[str, Path]:
     """The six member files of sample ``sid`` (whether or not they exist)."""
@@ -196,8 +204,6 @@ def load_raw(root: str | os.PathLike, sid: str) -> dict[str, Any]:
     """One sample as stored: ``ldr8`` (3,H,W,3) uint8 RGB, ``ev`` (3,) float32 relative to medium,
     and, with a GT, ``gt16`` (H,W,3) uint16 RGB and its ``ratio``. About 3x smaller than floats:
     what :class:`PatchDataset` keeps in its cache."""
-    from bench.metrics import read_alignratio
-
     paths = member_paths(root, sid)
     frames = [_imread(paths[name])[..., ::-1] for name in LDR_NAMES]  # OpenCV reads BGR
     exposures = read_exposures(paths["exposures"])

@@ -82,15 +82,6 @@ def barrier(ctx: DistContext) -> None:
         dist.barrier()
 
 
-def broadcast_object(ctx: DistContext, obj: Any) -> Any:
-    """Rank 0's ``obj`` on every rank."""
-    if not ctx.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def teardown() -> None:
     """Leave the process group (at the end of a command), so that torchrun exits cleanly."""
     if dist.is_available() and dist.is_initialized():

@@ -5,12 +5,14 @@
 of random weights are never reported. :func:`evaluate_module` scores any ``nn.Module`` that
 follows the model contract. Both return the eval record::
 
-    model, weights, data, ids (count), n_images, n_failed, failed, psnr, psnr_mu, roundtrip16,
-    device, per_image [{id, psnr, psnr_mu, finite}], tile, seconds
+    model, weights, data, ids (count), n_images, n_scored, n_failed, failed, psnr, psnr_mu,
+    roundtrip16, scoring, device, tile, seconds, world_size, saved_to,
+    per_image [{id, psnr, psnr_mu, finite, error (only when it failed)}]
 
+Images are scored by :func:`bench.metrics.score_image` and averaged by :func:`bench.metrics.summarize`:
 ``psnr``/``psnr_mu`` are the mean of per-image dB values over the images that could be scored
-(the organizers' way); an image whose prediction holds NaN/inf is counted in ``n_failed`` and
-listed in ``failed``. Under torchrun the images are sharded over the processes and the records
+(the organizers' way; None when none could); an image whose prediction holds NaN/inf is counted
+in ``n_failed`` and listed in ``failed``. Under torchrun the images are sharded over the processes and the records
 gathered, so every rank returns the same record.
 """
 
@@ -26,6 +28,8 @@ from torch import Tensor, nn
 
 from bench import distributed as D
 from bench.common import WEIGHTS_DIR, UsageError, progress
+from bench.data import NTIREDataset, grid_positions
+from bench.metrics import score_image, summarize, write_hdr_png
 from models.blocks import pad_to_multiple
 
 
@@ -37,13 +41,20 @@ def _forward(model: nn.Module, ldrs: Tensor, ev: Tensor) -> Tensor:
 
 
 def tile_starts(length: int, tile: int, step: int) -> list[int]:
-    """Tile origins ``0, step, ...`` plus one flush with the end."""
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile + 1, step))
-    if starts[-1] != length - tile:
-        starts.append(length - tile)
-    return starts
+    """Tile origins ``0, step, ...`` plus one flush with the end (``[0]`` when one tile covers the length)."""
+    return grid_positions(length, tile, step) or [0]
+
+
+def check_tiling(tile: int | None, overlap: int | None) -> None:
+    """``--tile`` at least 16 pixels, ``--overlap`` from 0 to less than the tile (else the windows never advance)."""
+    if tile is None:
+        if overlap is not None:
+            raise UsageError(f"--overlap {overlap} needs --tile")
+        return
+    if tile < 16:
+        raise UsageError(f"--tile {tile} is too small (at least 16 pixels)")
+    if overlap is not None and not 0 <= overlap < tile:
+        raise UsageError(f"--overlap {overlap} must be at least 0 and less than --tile {tile}")
 
 
 def predict(model: nn.Module, ldrs: Tensor, ev: Tensor, tile: int | None = None, overlap: int | None = None) -> Tensor:
@@ -59,9 +70,8 @@ def predict(model: nn.Module, ldrs: Tensor, ev: Tensor, tile: int | None = None,
         return _forward(model, ldrs, ev)
     multiple = int(getattr(model, "size_multiple", 1) or 1)
     overlap = tile // 4 if overlap is None else overlap
+    check_tiling(tile, overlap)
     step = max(multiple, (tile - overlap) // multiple * multiple)
-    if overlap < 0 or step > tile:
-        raise UsageError(f"--tile {tile}: overlap {overlap} must be between 0 and the tile size")
     out: Tensor | None = None
     ys, xs = tile_starts(h, tile, step), tile_starts(w, tile, step)
     for y in ys:
@@ -117,10 +127,6 @@ def evaluate_module(
     then be saved); with ``roundtrip16`` scores are computed on the 16-bit quantised prediction,
     exactly what the saved files hold.
     """
-    from bench.data import NTIREDataset
-    from bench.metrics import NonFiniteError, score, write_hdr_png
-    from bench.metrics import roundtrip16 as quantise16
-
     ctx = D.setup(str(device)) if distributed else D.DistContext(device=D.resolve_device(str(device)))
     dev = ctx.device
     dataset = NTIREDataset(data, ids, require_gt=save_predictions is None)
@@ -137,51 +143,46 @@ def evaluate_module(
     for item in items:
         ldrs = item["ldrs"][None].to(dev)
         ev = item["ev"][None].to(dev)
-        pred_t = predict(model, ldrs, ev, tile=tile, overlap=overlap)[0].float()
-        pred = pred_t.permute(1, 2, 0).cpu().numpy()
+        pred = predict(model, ldrs, ev, tile=tile, overlap=overlap)[0].float().permute(1, 2, 0).cpu().numpy()
         finite = bool(np.isfinite(pred).all())
-        rec: dict[str, Any] = {"id": item["id"], "psnr": None, "psnr_mu": None, "finite": finite}
-        if finite and roundtrip16:
-            pred = quantise16(pred)
         if finite and save_predictions is not None:
+            # The file holds exactly what --roundtrip16 scores: write_hdr_png applies the same quantisation.
             write_hdr_png(Path(save_predictions) / f"{item['id']}.png", pred)
         if "gt" in item:
-            gt = item["gt"].permute(1, 2, 0).numpy()
-            try:
-                rec.update(score(pred, gt))
-            except NonFiniteError as exc:
-                rec["error"] = str(exc)
-        records.append(rec)
+            rec = score_image(pred, item["gt"], roundtrip=roundtrip16, image_id=item["id"])
+        else:  # a test input: only predicted (and saved)
+            rec = {"id": item["id"]} if finite else {"id": item["id"], "error": "prediction holds NaN or inf values"}
+        records.append({**rec, "finite": finite})
     model.train(was_training)
 
     gathered = [r for part in D.gather_objects(ctx, records) for r in part]
     seconds = max(D.gather_objects(ctx, time.perf_counter() - t0))
     order = {sid: n for n, sid in enumerate(all_ids)}
     gathered.sort(key=lambda r: order[r["id"]])
-    failed = [r["id"] for r in gathered if not r["finite"] or r.get("error")]
-    scored = [r for r in gathered if r["psnr"] is not None and r["id"] not in failed]
-
-    def mean(key: str) -> float | None:
-        return float(np.mean([r[key] for r in scored])) if scored else None
-
+    summary = summarize(r for r in gathered if "psnr" in r or "error" in r)  # images without GT have no score
     return {
         "model": name or getattr(model, "eapbench_name", type(model).__name__),
         "weights": weights,
         "data": str(data),
         "ids": len(all_ids),
         "n_images": len(gathered),
-        "n_scored": len(scored),
-        "n_failed": len(failed),
-        "failed": failed,
-        "psnr": mean("psnr"),
-        "psnr_mu": mean("psnr_mu"),
+        "n_scored": summary["n_scored"],
+        "n_failed": summary["n_failed"],
+        "failed": summary["failed_ids"],
+        "psnr": summary["psnr"],
+        "psnr_mu": summary["psnr_mu"],
         "roundtrip16": roundtrip16,
+        "scoring": "roundtrip16" if roundtrip16 else "in-memory",
         "device": str(dev),
         "tile": tile,
         "seconds": round(seconds, 3),
         "world_size": ctx.world,
         "saved_to": str(save_predictions) if save_predictions is not None else None,
-        "per_image": [{k: r[k] for k in ("id", "psnr", "psnr_mu", "finite")} for r in gathered],
+        "per_image": [
+            {"id": r["id"], "psnr": r.get("psnr"), "psnr_mu": r.get("psnr_mu"), "finite": r["finite"],
+             **({"error": r["error"]} if "error" in r else {})}
+            for r in gathered
+        ],
     }
 
 

@@ -146,15 +146,16 @@ def summarize(records: Iterable[dict]) -> dict[str, Any]:
 
     ``records`` are dicts with ``psnr`` and ``psnr_mu`` or with ``error`` (e.g. a
     :class:`NonFiniteError` message). The data set's score is the mean of per-image dB values, as
-    the organizers compute it; failed images are counted, never averaged as NaN. An image whose
-    score is ``inf`` (a perfect match) makes the mean ``inf``, which is the honest answer.
+    the organizers compute it; failed images are counted, never averaged as NaN, and with no image
+    scored the means are None. An image whose score is ``inf`` (a perfect match) makes the mean
+    ``inf``, which is the honest answer.
     """
     records = list(records)
     ok = [r for r in records if not r.get("error")]
     failed = [r for r in records if r.get("error")]
     out: dict[str, Any] = {"n_images": len(records), "n_scored": len(ok), "n_failed": len(failed)}
     for key in ("psnr", "psnr_mu"):
-        out[key] = float(np.mean([r[key] for r in ok])) if ok else math.nan
+        out[key] = float(np.mean([r[key] for r in ok])) if ok else None
     out["failed_ids"] = [r.get("id") for r in failed]
     scorings = sorted({r["scoring"] for r in records if r.get("scoring")})
     if scorings:
@@ -198,10 +199,15 @@ def write_hdr_png(path: str | os.PathLike, img: Any) -> Path:
     if not ok:
         raise OSError(f"OpenCV could not encode {path} as PNG")
     # The ratio file first: a PNG is never on disk without the ratio that decodes it.
-    npy = io.BytesIO()
-    np.save(npy, np.float64(ratio), allow_pickle=False)
-    atomic_write_bytes(alignratio_path(path), npy.getvalue())
+    write_npy(alignratio_path(path), np.float64(ratio))
     return atomic_write_bytes(path, buf.tobytes())
+
+
+def write_npy(path: str | os.PathLike, arr: Any) -> Path:
+    """Atomically write ``arr`` as a ``.npy`` file (no pickled objects: readers use ``allow_pickle=False``)."""
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(arr), allow_pickle=False)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def read_alignratio(path: str | os.PathLike) -> float:

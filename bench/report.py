@@ -31,7 +31,6 @@ from bench.common import (
     PADDED_SIZE,
     REPO_ROOT,
     REPORTS_DIR,
-    UsageError,
     atomic_write_text,
     write_json,
 )
@@ -49,32 +48,6 @@ FULL_SIZES = {NTIRE_SIZE, PADDED_SIZE}
 # Conventions whose numbers follow the paper's counting rules (protocol section 3), best first.
 PAPER_CONVENTIONS = ("ntire", "torchinfo", "paper")
 FORMATS = {"psnr_db": ".3f", "psnr_mu_db": ".3f", "runtime_s": ".4f", "gmaccs": ".2f", "params_k": ".2f"}
-
-
-def check_output_dir(path: str | os.PathLike, option: str) -> Path:
-    """Create an output folder before any work, so a bad ``--out`` is one error line (exit 2), not a traceback."""
-    p = Path(path)
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise UsageError(f"{option} {path}: not a folder (a file is in the way)") from None
-    except OSError as exc:
-        raise UsageError(f"{option} {path}: cannot create the folder ({exc.strerror})") from None
-    return p
-
-
-def check_output_file(path: str | os.PathLike | None, option: str) -> None:
-    """Check that an output file (``--json``, ``--csv``) can be written, before any work."""
-    if path is None:
-        return
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"{option} {path}: is a folder, not a file")
-    try:
-        check_output_dir(p.parent, option)
-    except UsageError:
-        raise UsageError(f"{option} {path}: its folder {p.parent} cannot be created (a file is in the way "
-                         "or no permission)") from None
 
 
 # -- choosing the stored result behind each cell ---------------------------------------------------

@@ -8,8 +8,9 @@ bandwidth ``B`` (bytes/s) it therefore cannot take less than::
 
 ``floor / measured`` is the fraction of the device's ceiling that a backend achieves (1.0 would
 be perfect). MAccs are the complexity profile's ``true`` convention (real multiply-accumulates),
-and ``activations`` its count of intermediate tensor elements, each counted once (written, never
-read back). A backend that fuses layers keeps some intermediates out of memory, so for a
+``params`` the weights some op read, and ``activations`` its activations: the elements of every
+conv output, each counted once (written, never read back; elementwise intermediates left out).
+A backend that fuses a conv with its neighbours keeps some of these out of memory, so for a
 memory-bound model the floor is the floor of *unfused* execution: a fraction above 1 then means
 the backend fused, not that the clock is wrong.
 
@@ -251,7 +252,11 @@ def roofline_fields(
     tf32: bool = False,
     calibration_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The roofline fields of a time record, from a complexity profile (maccs, params, activations)."""
+    """The roofline fields of a time record, from a complexity profile (maccs, params, activations).
+
+    The weights counted are those the forward reads (``params`` of a ``true`` profile); a
+    profile without them falls back to all of the model's parameters.
+    """
     empty = {
         "maccs": None,
         "roofline_source": None,
@@ -269,7 +274,7 @@ def roofline_fields(
     ceilings = device_ceilings(device_name, precision, tf32, calibration_dir)
     floor = roofline_floor(
         profile["maccs"],
-        profile.get("params_total") or profile.get("params") or 0,
+        profile.get("params") or profile.get("params_total") or 0,
         profile.get("activations") or 0,
         precision,
         ceilings["peak_flops"],

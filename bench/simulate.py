@@ -22,7 +22,6 @@ auto-exposure), jittered by up to half a stop, unless that would clip more than 
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import re
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import UsageError, atomic_write_bytes, progress, write_json
-from bench.metrics import GAMMA, write_hdr_png
+from bench.metrics import GAMMA, write_hdr_png, write_npy
 
 HDR_SUFFIXES = (".hdr", ".exr")
 KEY = 0.18  # mid-grey: the medium frame's median linear value before jitter
@@ -349,9 +348,7 @@ def write_sample(out: Path, sid: str, ldrs: np.ndarray, evs: tuple[float, float,
         atomic_write_bytes(out / f"{sid}_{name}.png", buf.tobytes())
     # NTIRE stores integer stops as int64; fractional stops need floats
     exposures = np.array(evs, dtype=np.int64 if all(float(e).is_integer() for e in evs) else np.float64)
-    npy = io.BytesIO()
-    np.save(npy, exposures, allow_pickle=False)
-    atomic_write_bytes(out / f"{sid}_exposures.npy", npy.getvalue())
+    write_npy(out / f"{sid}_exposures.npy", exposures)
     write_hdr_png(out / f"{sid}_gt.png", gt)
 
 
@@ -431,22 +428,23 @@ def make_from_hdr(
         raise UsageError(f"--crops-per-image {crops_per_image} must be at least 1")
     size, evs, sensor = _check_size(size), _check_evs(evs), sensor or Sensor()
     files = find_hdr_files(src_dir)
+    for path in files:  # an unreadable source stops the command before OUT is touched (read again below)
+        read_radiance(path)
     out = _prepare_out(out_dir, overwrite)
     ids, samples = [], []
-    total = len(files) * crops_per_image
-    bar = progress(range(total), desc="from-hdr", total=total)
-    for f_idx, path in enumerate(files):
-        radiance = read_radiance(path)
-        for c_idx in range(crops_per_image):
-            next(bar, None)
-            rng = np.random.default_rng([seed, f_idx, c_idx])
-            view, crop = crop_scene(radiance, size, rng, c_idx)
-            scale = auto_scale(view, rng)
-            sim = simulate_triplet(view * scale, evs, sensor, rng, motion)
-            sid = f"{len(ids):04d}"
-            write_sample(out, sid, sim["ldrs"], evs, sim["gt"])
-            ids.append(sid)
-            samples.append({"id": sid, "source": path.name, "crop": crop, "scale": scale, **sim["record"]})
+    jobs = [(f_idx, c_idx) for f_idx in range(len(files)) for c_idx in range(crops_per_image)]
+    radiance, loaded = None, None
+    for f_idx, c_idx in progress(jobs, desc="from-hdr", total=len(jobs)):
+        if loaded != f_idx:  # one source in memory at a time
+            radiance, loaded = read_radiance(files[f_idx]), f_idx
+        rng = np.random.default_rng([seed, f_idx, c_idx])
+        view, crop = crop_scene(radiance, size, rng, c_idx)
+        scale = auto_scale(view, rng)
+        sim = simulate_triplet(view * scale, evs, sensor, rng, motion)
+        sid = f"{len(ids):04d}"
+        write_sample(out, sid, sim["ldrs"], evs, sim["gt"])
+        ids.append(sid)
+        samples.append({"id": sid, "source": files[f_idx].name, "crop": crop, "scale": scale, **sim["record"]})
     manifest = _manifest("from-hdr", seed, size, evs, sensor, motion, samples, source_dir=str(Path(src_dir)))
     write_json(out / "manifest.json", manifest)
     return ids

@@ -173,19 +173,64 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 
 class _Cached:
-    """All training patches stacked in memory (``device``), indexed like the dataset."""
+    """All training patches in memory on ``device`` (``--cache``), indexed like the dataset.
 
-    def __init__(self, dataset, device: torch.device, workers: int, show: bool) -> None:
+    LDR frames are kept as their 8-bit values (a quarter of float32's memory) and divided by 255
+    batch by batch, which gives the dataset's float32 values bit for bit; the GT is kept as float32.
+    """
+
+    def __init__(self, dataset: Any, device: torch.device, workers: int, show: bool) -> None:
+        n, p = len(dataset), dataset.patch
+        self.ldr8 = torch.empty((n, 3, 3, p, p), dtype=torch.uint8, device=device)
+        self.ev = torch.empty((n, 3), dtype=torch.float32, device=device)
+        self.gt = torch.empty((n, 3, p, p), dtype=torch.float32, device=device)
+        # In order: each worker decodes every image once (PatchDataset keeps the last few decoded).
         loader = DataLoader(dataset, batch_size=64, shuffle=False, num_workers=workers)
-        parts: dict[str, list[Tensor]] = {"ldrs": [], "ev": [], "gt": []}
+        start = 0
         for b in progress(loader, desc="caching patches") if show else loader:
-            for k in parts:
-                parts[k].append(b[k])
-        self.data = {k: torch.cat(v).to(device) for k, v in parts.items()}
+            end = start + len(b["gt"])
+            self.ldr8[start:end] = (b["ldrs"] * 255).round().to(torch.uint8)
+            self.ev[start:end] = b["ev"]
+            self.gt[start:end] = b["gt"]
+            start = end
 
     def batch(self, indices: list[int]) -> dict[str, Tensor]:
-        idx = torch.as_tensor(indices, device=self.data["gt"].device)
-        return {k: v.index_select(0, idx) for k, v in self.data.items()}
+        idx = torch.as_tensor(indices, device=self.gt.device)
+        return {"ldrs": self.ldr8.index_select(0, idx).float() / 255, "ev": self.ev.index_select(0, idx),
+                "gt": self.gt.index_select(0, idx)}
+
+
+def cache_bytes(n_patches: int, patch: int) -> int:
+    """Memory of ``--cache``: per patch 9 uint8 LDR channels, 3 float32 GT channels and 3 float32 EVs."""
+    return n_patches * (patch * patch * (9 + 3 * 4) + 3 * 4)
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free on ``device`` (a GPU's free memory, the host's MemAvailable), or None if unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_cache_fits(n_patches: int, patch: int, device: torch.device) -> None:
+    """Refuse ``--cache`` when the patches would take more than half the free memory (the rest is for training).
+
+    The full NTIRE set (1494 images of 1900x1060, 112 patches each at 256/128) would need 230 GB.
+    """
+    need, free = cache_bytes(n_patches, patch), free_memory(device)
+    if free is not None and need > free / 2:
+        raise UsageError(
+            f"--cache: the {n_patches} training patches need {need / 1e9:.1f} GB, more than half of the "
+            f"{free / 1e9:.1f} GB free on {device}; train without --cache (patches are then read from disk by "
+            "the --workers processes) or on fewer or smaller images"
+        )
 
 
 def _progress_bar(total: int, initial: int, desc: str, enabled: bool):
@@ -269,7 +314,9 @@ def train(cfg: TrainConfig, resume: bool = False, given: set[str] | None = None,
 
     model_name, factory = load_variant(cfg.model)  # an unknown model is reported before any data is read
     ids = scan_dataset(cfg.data, cfg.ids, require_gt=True)
-    dataset = PatchDataset(cfg.data, ids, patch=cfg.patch, stride=cfg.stride, cache_size=len(ids) if cfg.cache else 4)
+    dataset = PatchDataset(cfg.data, ids, patch=cfg.patch, stride=cfg.stride)
+    if cfg.cache:
+        check_cache_fits(len(dataset), cfg.patch, device)
     data_hash = dataset_fingerprint(cfg.data, ids)
 
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank (DDP checks that too)
@@ -291,6 +338,9 @@ def train(cfg: TrainConfig, resume: bool = False, given: set[str] | None = None,
                 "rewritten); resuming would not continue the same run"
             )
         start, seconds_before = int(side["iteration"]), float(side.get("seconds", 0.0))
+        if start >= cfg.iters:
+            raise UsageError(f"--resume: {run_dir} is already at iteration {start}; pass --iters above {start} "
+                             "to train on")
     if ctx.is_main:
         write_json(run_dir / "config.json", asdict(cfg))
     log_rows = _read_log(run_dir / "log.csv", start) if ctx.is_main else []
@@ -430,4 +480,5 @@ def _validate(ema: nn.Module, model_name: str, cfg: TrainConfig, device: torch.d
 
     rec = evaluate_module(ema, cfg.val_data, cfg.val_ids, name=model_name, device=device, show_progress=False,
                           distributed=False)
-    return {"val_psnr": f"{rec['psnr']:.4f}", "val_psnr_mu": f"{rec['psnr_mu']:.4f}"}
+    # None when no image could be scored (non-finite outputs): logged as "nan", never as a number.
+    return {f"val_{k}": "nan" if rec[k] is None else f"{rec[k]:.4f}" for k in ("psnr", "psnr_mu")}

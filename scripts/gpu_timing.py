@@ -2,6 +2,10 @@
 """One prepared GPU timing run: EAPNet standard / lightweight and AHDR at 1920x1080 on one CUDA card.
 
     python scripts/gpu_timing.py --out OUT_DIR [--budget-s 225]
+    python scripts/gpu_timing.py --out /tmp/rehearsal --device cpu --size 64x48 --repeat 2 --no-store  # rehearsal
+
+It needs only the runtime dependencies (torch, torchvision, numpy, opencv): the profilers of the
+``dev`` extra (torchinfo, fvcore, thop, ptflops) are never imported on this path.
 
 Steps, in order of importance, under one wall-clock budget (default 225 s, fits a ~4-minute slot):
 
@@ -78,7 +82,8 @@ def markdown(card: str, records: list[dict], calibration: dict | None, notes: li
         f"torch {r0.get('torch_version')}, CUDA {r0.get('cuda_version')}, cuDNN {r0.get('cudnn_version')}. "
         "CUDA events around the forward only; warm-up excluded; compile time reported separately. "
         "rel L2: output vs eager fp32 with TF32 off on the same input. Floor: roofline "
-        "max(2 x MAccs / peak, (weights + activations) bytes / bandwidth), data-sheet ceilings.",
+        "max(2 x MAccs / peak, (weights + activations) bytes / bandwidth), ceilings from "
+        f"{r0.get('roofline_source') or 'no known source'}.",
         "",
         "| model | backend | precision | median ms | p10-p90 ms | CV | runs | compile s | peak MiB | rel L2 "
         "| floor ms | of floor | paper (V100) ms | status |",
@@ -89,7 +94,8 @@ def markdown(card: str, records: list[dict], calibration: dict | None, notes: li
         status = r.get("status", "-")
         if status != "ok":
             status = f"{status}: {r.get('error', '; '.join(r.get('warnings', [])))}"[:120].replace("|", "/")
-        paper = PAPER_V100_S.get(r["model"]) if r.get("backend") == "eager" and r.get("precision") == "fp32" else None
+        paper_setting = (r.get("backend"), r.get("precision"), r.get("width"), r.get("height")) == ("eager", "fp32", 1920, 1080)
+        paper = PAPER_V100_S.get(r["model"]) if paper_setting else None
         lines.append(
             f"| {r['model']} | {r.get('backend')} | {r.get('precision')} | {ms(r.get('median_s'))} "
             + (f"| {ms(r.get('p10_s'))}-{ms(r.get('p90_s'))} | " if r.get("p10_s") is not None else "| - | ")
@@ -102,8 +108,8 @@ def markdown(card: str, records: list[dict], calibration: dict | None, notes: li
             + f" | {ms(paper)} | {status} |"
         )
     if calibration:
-        flops = ", ".join(f"{k} {v / 1e12:.0f} TFLOP/s" for k, v in calibration.get("peak_flops", {}).items() if v)
-        lines += ["", f"Measured ceilings (calibrate): copy {calibration['bandwidth_Bps'] / 1e12:.2f} TB/s; matmul {flops}."]
+        flops = ", ".join(f"{k} {v / 1e12:.3g} TFLOP/s" for k, v in calibration.get("peak_flops", {}).items() if v)
+        lines += ["", f"Measured ceilings (calibrate): copy {calibration['bandwidth_Bps'] / 1e12:.3g} TB/s; matmul {flops}."]
     if notes:
         lines += ["", "Notes:", *[f"- {n}" for n in notes]]
     return "\n".join(lines) + "\n"
@@ -118,6 +124,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--device", default="cuda", help="cuda (default); cpu only to rehearse the script at a tiny --size")
     ap.add_argument("--size", default="1920x1080", help="timed size (default 1920x1080, padded from 1900x1060)")
+    ap.add_argument("--no-store", action="store_true",
+                    help="leave the results database alone (a rehearsal); by default every time is stored")
     args = ap.parse_args()
 
     import torch
@@ -146,8 +154,9 @@ def main() -> int:
         notes.append(f"calibrate failed (exit {rc}, {secs:.0f} s): see gpu_timing.log")
 
     records: list[dict] = []
+    # --force: always measure; a stored result from an earlier run is never passed off as this card's.
     common = ["--device", args.device, "--size", args.size, "--pad-from", "auto", "--warmup", str(args.warmup),
-              "--repeat", str(args.repeat)]
+              "--repeat", str(args.repeat), "--no-store" if args.no_store else "--force"]
     trt = importlib.util.find_spec("torch_tensorrt") is not None
     runnable = [s for s in STEPS if s[0] != "tensorrt" or trt]
     for backend, precision, share in STEPS:

@@ -385,3 +385,33 @@ def test_counting_leaves_a_real_model_untouched():
     assert model.training and all(m.training for m in model.modules())
     assert all(torch.equal(before[k], v) and v.device.type == "cpu" for k, v in model.state_dict().items())
     assert rec["maccs"] == cx.profile(model, 20, 14)["maccs"]  # MAccs do not depend on the dtype
+
+
+def test_matmuls_priced_whatever_their_keyword_scalars():
+    class Affine(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(8, 4)
+            self.w, self.b = nn.Parameter(torch.randn(8, 4)), nn.Parameter(torch.randn(4))
+
+        def forward(self, x):
+            # addmm with beta/alpha: aten receives them as keyword arguments after the tensors
+            return self.linear(x) + torch.addmm(self.b, x, self.w, beta=0.5, alpha=2.0)
+
+    true = cx.profile(Affine(), 1, 1, convention="true", input_shapes=[(2, 8)])
+    assert true["maccs"] == 2 * (2 * 8 * 4)  # two [2, 8] x [8, 4] products
+    assert true["by_op"] == {"addmm": 2 * 2 * 8 * 4} and true["uncounted_ops"] == {}
+
+
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["--models", "eapnet-lightweight", "--size", "16x16", "--json", "."], "is a folder"),
+        (["--models", "eapnet-lightweight", "--size", "16x16", "--csv", "."], "is a folder"),
+        (["--cross-check", "--models", "eapnet-lightweight", "--per-layer"], "--per-layer cannot be combined"),
+    ],
+)
+def test_cli_bad_outputs_and_combinations_exit_2_before_any_work(argv, fragment, capsys):
+    assert _exit_code(["profile", "--no-store", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and len(err.splitlines()) == 1

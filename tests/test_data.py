@@ -218,3 +218,16 @@ def test_corrupt_pixel_data_is_reported_by_path_when_decoded(good):
     ds = data.NTIREDataset(root)
     with pytest.raises(data.DatasetError, match="0001_long.png: cannot decode"):
         ds[1]
+
+
+def test_decode_error_in_a_loader_worker_stays_one_line(good):
+    # A DataLoader worker re-raises the error with its traceback in the message; the CLI must still print one line.
+    root, _ = good
+    raw = bytearray((root / "0001_long.png").read_bytes())
+    for i in range(60, len(raw) - 20):
+        raw[i] ^= 0x55
+    (root / "0001_long.png").write_bytes(bytes(raw))
+    loader = torch.utils.data.DataLoader(data.NTIREDataset(root), batch_size=None, num_workers=1)
+    with pytest.raises(data.DatasetError) as exc:
+        list(loader)
+    assert str(exc.value) == f"{root / '0001_long.png'}: cannot decode the image (corrupt file?)"

@@ -169,3 +169,19 @@ def test_cli_writes_json_and_csv(data, tmp_path, capsys):
     lines = (tmp_path / "e.csv").read_text().splitlines()
     assert lines[0] == "model,id,psnr,psnr_mu,finite" and len(lines) == 1 + 4
     assert "exposure-merge" in capsys.readouterr().out
+
+
+def test_bad_tiling_options_exit_2(data, capsys):
+    base = ["eval", "--models", "ref-frame", "--data", str(data), "--device", "cpu", "--no-store"]
+    assert cli([*base, "--tile", "32", "--overlap", "32"]) == 2
+    assert "--overlap 32 must be at least 0 and less than --tile 32" in capsys.readouterr().err
+    assert cli([*base, "--overlap", "8"]) == 2
+    assert cli([*base, "--tile", "8"]) == 2
+
+
+def test_records_say_how_they_scored_and_why_an_image_failed(data, variants):
+    rec = evaluate("ref-frame", data, roundtrip16=True, device="cpu", show_progress=False)
+    assert rec["scoring"] == "roundtrip16" and rec["n_scored"] == 3
+    bad = evaluate(f"{variants}:nan_model", data, device="cpu", show_progress=False)
+    assert bad["scoring"] == "in-memory" and bad["n_scored"] == 0
+    assert all("NaN" in p["error"] for p in bad["per_image"])

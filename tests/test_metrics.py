@@ -154,3 +154,9 @@ def test_score_image_records_scoring_mode_and_errors():
     summary = metrics.summarize([rt, failed])
     assert summary["scoring"] == "roundtrip16" and summary["n_failed"] == 1
     assert summary["psnr"] == pytest.approx(rt["psnr"])
+
+
+def test_summary_of_only_failed_images_has_no_mean():
+    summary = metrics.summarize([{"id": "0000", "error": "prediction holds 3 NaN or inf values"}])
+    assert summary["n_failed"] == 1 and summary["n_scored"] == 0
+    assert summary["psnr"] is None and summary["psnr_mu"] is None  # not NaN: there is nothing to average

@@ -202,3 +202,18 @@ def test_make_data_command(tmp_path, capsys):
     assert err.count("error:") == 3 and "--force" in err
     assert main(["make-data", str(out), "--synthetic", "1", "--size", "40x24", "--force"]) == 0
     assert data.scan_dataset(out) == ["0000"]  # the old samples were replaced, not mixed in
+
+
+def test_unreadable_source_leaves_the_existing_set_untouched(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    _write_hdr(src / "a.hdr", np.random.default_rng(0).uniform(0.01, 2.0, (30, 40, 3)).astype(np.float32))
+    out = tmp_path / "out"
+    simulate.make_from_hdr(src, out, size=(32, 24))
+    before = _files(out)
+    (src / "b.hdr").write_bytes(b"#?RADIANCE\ngarbage")  # sorted after a.hdr: found only after a.hdr was read
+    assert main(["make-data", str(out), "--from-hdr", str(src), "--size", "32x24", "--force"]) == 2
+    assert "b.hdr: cannot read" in capsys.readouterr().err
+    assert _files(out) == before  # --force deletes nothing until every source has been read
+    assert main(["make-data", str(tmp_path / "n"), "--synthetic", "1", "--crops-per-image", "2"]) == 2
+    assert "--from-hdr only" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 
@@ -442,3 +443,177 @@ def test_calibrate_command(tmp_path, capsys):
     assert json.loads(out.read_text())["bandwidth_Bps"] > 0
     rc, _, err = run_cli(["calibrate", "--precisions", "fp64"], capsys)
     assert rc == 2 and "fp64" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# The CUDA and TensorRT paths, exercised with stand-ins (this machine has no GPU)
+# ---------------------------------------------------------------------------------------------
+
+
+class FakeEvent:
+    """A CUDA event on a fake clock: ``record`` reads the clock, ``elapsed_time`` gives ms."""
+
+    clock = [0.0]
+    log: list[str] = []
+
+    def __init__(self, enable_timing=False):
+        assert enable_timing
+        self.t = None
+
+    def record(self):
+        FakeEvent.log.append("record")
+        self.t = FakeEvent.clock[0]
+
+    def synchronize(self):
+        FakeEvent.log.append("event-sync")
+
+    def elapsed_time(self, other):
+        return (other.t - self.t) * 1e3
+
+
+def test_cuda_timer_brackets_only_the_call(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: FakeEvent.log.append("device-sync"))
+    FakeEvent.log.clear()
+
+    def forward():
+        FakeEvent.log.append("forward")
+        FakeEvent.clock[0] += 0.25  # the forward takes 250 ms of GPU time
+
+    seconds = timing.make_timer(torch.device("cuda", 0))(forward)
+    assert seconds == pytest.approx(0.25)
+    # earlier work drained first; the events bracket the forward; the end event is waited for
+    assert FakeEvent.log == ["device-sync", "record", "forward", "record", "event-sync"]
+    assert timing.make_timer(torch.device("cpu")) is timing.cpu_timer
+
+
+def test_capture_cuda_graph_warms_up_captures_and_replays(monkeypatch):
+    log = []
+
+    class Graph:
+        def replay(self):
+            log.append("replay")
+
+    @contextlib.contextmanager
+    def context(name):
+        log.append(f"enter {name}")
+        yield
+        log.append(f"exit {name}")
+
+    stream = type("Stream", (), {"wait_stream": lambda self, other: log.append("wait")})
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device=None: stream())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: stream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: context("side stream"))
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
+    monkeypatch.setattr(torch.cuda, "graph", lambda g: context("capture"))
+    calls = []
+    example = (torch.ones(2), torch.zeros(1))
+
+    def fn(a, b):
+        calls.append((a is example[0], a.data_ptr() == example[0].data_ptr()))
+        return a + 1
+
+    replay = timing.capture_cuda_graph(fn, example, torch.device("cuda", 0))
+    out = replay()
+    assert len(calls) == 4 and not any(same for same, _ in calls)  # 3 warm-ups + capture, on static copies
+    assert log[:2] == ["wait", "enter side stream"] and log.count("enter capture") == 1 and log[-1] == "replay"
+    assert torch.equal(out, torch.full((2,), 2.0))  # the static output of the captured forward
+
+
+def test_resolve_device_with_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert timing.resolve_device("cuda") == torch.device("cuda", 0)
+    assert timing.resolve_device("cuda:0") == torch.device("cuda", 0)
+    with pytest.raises(UsageError, match="only 1 CUDA device"):
+        timing.resolve_device("cuda:3")
+
+
+def test_tensorrt_backend_compiles_at_the_requested_precision(monkeypatch):
+    import types
+
+    seen = {}
+
+    def compile(model, **kwargs):
+        seen.update(kwargs)
+        return model
+
+    monkeypatch.setitem(__import__("sys").modules, "torch_tensorrt", types.SimpleNamespace(compile=compile))
+    timing.check_options(torch.device("cuda", 0), "tensorrt", "fp16", cuda_graphs=False)  # imports: no error
+    example = (torch.zeros(1, 3, 3, 8, 8, dtype=torch.float16), torch.zeros(1, 3, dtype=torch.float16))
+    net = nn.Identity()
+    assert timing.BACKENDS["tensorrt"](net, example, {"precision": "fp16"}) is net
+    assert seen["enabled_precisions"] == {torch.float16} and seen["inputs"] == list(example)
+
+
+def test_compile_time_includes_backend_preparation(tiny_model, monkeypatch):
+    import time
+
+    def slow_to_prepare(model, example, options):  # like torch-tensorrt: compiles ahead of the first call
+        time.sleep(0.05)
+        return model
+
+    monkeypatch.setitem(timing.BACKENDS, "aot", slow_to_prepare)
+    rec = timing.time_model(tiny_model, size=(16, 16), backend="aot", warmup=0, repeat=1, memory=False)
+    assert rec["compile_s"] >= 0.05 and rec["status"] == "ok"
+
+
+def test_non_finite_outputs_are_reported_never_ok(monkeypatch, tiny_model):
+    monkeypatch.setattr(TinyHDR, "reconstruct", lambda self, ldrs, ev: ldrs[:, 1] * float("inf"))
+    # the reference configuration itself (nothing to compare with): the output is checked
+    rec = timing.time_model(tiny_model, size=(16, 16), warmup=0, repeat=1, memory=False)
+    assert rec["status"] == "numerics-failed" and any("NaN/inf" in w for w in rec["warnings"])
+    # a checked configuration whose reference is not finite: the model is at fault, not the backend
+    rec = timing.time_model(tiny_model, size=(16, 16), precision="bf16", warmup=0, repeat=1, memory=False)
+    assert rec["status"] == "numerics-failed" and any("reference output" in w for w in rec["warnings"])
+
+
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["--max-rel-error", "-1"], "--max-rel-error"),
+        (["--max-rel-error", "nan"], "--max-rel-error"),
+        (["--threads", "0"], "--threads 0"),
+        (["--json", "."], "is a folder"),
+    ],
+)
+def test_time_command_more_bad_input(tiny_model, capsys, argv, fragment):
+    rc, _, err = run_cli(["time", "--models", tiny_model, "--no-store", "--no-memory", "--size", "16x16", *argv], capsys)
+    assert rc == 2 and fragment in err and len(err.strip().splitlines()) == 1
+
+
+def test_time_command_weights_for_several_models_exit_2(tiny_model, capsys):
+    rc, _, err = run_cli(["time", "--models", f"{tiny_model},eapnet-lightweight", "--weights", "w.safetensors",
+                          "--no-store"], capsys)
+    assert rc == 2 and "--weights belongs to one model" in err
+
+
+def test_gpu_script_needs_no_dev_profilers(tmp_path):
+    """scripts/gpu_timing.py and the commands it runs import with torchinfo/fvcore/thop/ptflops absent."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\nfor m in ('torchinfo', 'fvcore', 'thop', 'ptflops', 'pytest', 'torch_tensorrt'):\n"
+        "    sys.modules[m] = None\n"
+    )
+    code = (
+        "import runpy, sys\n"
+        "from bench.cli import build_parser\n"
+        "build_parser()\n"  # imports every command module, as run_bench.py does
+        "import bench.complexity, bench.roofline, bench.timing\n"
+        "ns = runpy.run_path('scripts/gpu_timing.py')\n"
+        "rec = {'model': 'eapnet-standard', 'backend': 'eager', 'precision': 'fp32', 'median_s': 0.1, 'p10_s': 0.09,"
+        " 'p90_s': 0.11, 'cv': 0.01, 'runs': 30, 'status': 'ok', 'width': 1920, 'height': 1080,"
+        " 'pad_from': '1900x1060', 'torch_version': '2.11', 'roofline_source': 'data sheet'}\n"
+        "sys.stdout.write(ns['markdown']('NVIDIA Test GPU', [rec], None, ['a note']))\n"
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{repo}"}
+    res = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    md = res.stdout
+    assert md.startswith("# Inference time on NVIDIA Test GPU") and "padded from 1900x1060" in md
+    assert "| eapnet-standard | eager | fp32 | 100.0 |" in md and "| 240.0 | ok |" in md and "- a note" in md

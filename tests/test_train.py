@@ -175,3 +175,37 @@ def test_torchrun_two_processes_gloo_train_and_eval(data, tmp_path):
     assert [p["id"] for p in sharded["per_image"]] == [p["id"] for p in single["per_image"]]
     for a, b in zip(sharded["per_image"], single["per_image"], strict=True):
         assert a["psnr_mu"] == pytest.approx(b["psnr_mu"], abs=1e-4)
+
+
+def test_mu_loss_is_the_protocols_tonemap_written_independently():
+    # Protocol section 5: L1 of T(tanh(gt_lin / n)) with T(x) = log(1 + 5000 x) / log(1 + 5000), gt_lin = gt ** 2.24
+    # and n the 99th percentile of each sample's linear GT (NumPy's linear interpolation); same for pred.
+    import numpy as np
+
+    torch.manual_seed(0)
+    gt = torch.rand(2, 3, 16, 16, dtype=torch.float64) * 2.5
+    pred = (gt + 0.05 * torch.randn_like(gt)).clamp(min=0)
+    def tonemap(x, n):
+        return np.log(1 + 5000 * np.tanh(x**2.24 / n)) / np.log(1 + 5000)
+
+    want = []
+    for g, p in zip(gt.numpy(), pred.numpy(), strict=True):
+        n = np.percentile(g**2.24, 99)
+        want.append(np.abs(tonemap(g, n) - tonemap(p, n)))
+    assert float(get_loss("mu")(pred, gt)) == pytest.approx(float(np.mean(want)), rel=1e-9)
+
+
+def test_cache_gives_the_same_batches_and_refuses_what_does_not_fit(data, tmp_path, monkeypatch):
+    from bench import train as T
+    from bench.data import PatchDataset
+
+    ds = PatchDataset(data, patch=32, stride=16)
+    cached = T._Cached(ds, torch.device("cpu"), workers=0, show=False)
+    idx = [5, 0, len(ds) - 1]
+    want = torch.utils.data.default_collate([ds[i] for i in idx])
+    got = cached.batch(idx)
+    assert all(torch.equal(got[k], want[k]) for k in ("ldrs", "ev", "gt"))  # bit for bit, LDRs kept as uint8
+    assert T.cache_bytes(1494 * 112, 256) > 200e9  # the full NTIRE set: far beyond any GPU
+    monkeypatch.setattr(T, "free_memory", lambda device: 10_000)  # bytes
+    with pytest.raises(UsageError, match="--cache: the .* training patches need"):
+        train(_cfg(data, tmp_path / "run", iters=1, cache=True))

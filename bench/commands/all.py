@@ -34,9 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.common import UsageError
+    from bench.common import UsageError, check_output_dir, check_output_file
     from bench.mainjob import run_main_job
-    from bench.report import check_output_dir, check_output_file, format_summary
+    from bench.report import format_summary
 
     if args.repeat is not None and args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat} must be at least 1")

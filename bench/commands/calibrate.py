@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from bench.common import UsageError, write_json
 from bench.tables import format_table
@@ -28,8 +29,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="PATH", help="also write the record here")
 
 
+def _rate(flops: float) -> str:
+    return f"{flops / 1e12:.1f} TFLOP/s" if flops >= 1e12 else f"{flops / 1e9:.1f} GFLOP/s"
+
+
 def run(args: argparse.Namespace) -> int:
-    from bench.roofline import PRECISION_BYTES, calibrate, save_calibration
+    from bench.common import check_output_file
+    from bench.roofline import PRECISION_BYTES, calibrate, calibration_path
     from bench.timing import resolve_device
 
     dev = resolve_device(args.device)
@@ -40,17 +46,19 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--precisions {args.precisions!r}: choose from {', '.join(PRECISION_BYTES)}")
     if args.copy_mib < 1 or args.repeat < 1 or (args.matmul_n is not None and args.matmul_n < 1):
         raise UsageError("--copy-mib, --matmul-n and --repeat must be >= 1")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads {args.threads}: must be >= 1")
+    check_output_file(args.json, "--json")
     rec = calibrate(str(dev), precisions, copy_mib=args.copy_mib, matmul_n=args.matmul_n or (8192 if cuda else 2048),
                     repeat=args.repeat, threads=args.threads)
     rows = [["memory bandwidth", f"{rec['bandwidth_Bps'] / 1e9:.1f} GB/s"]]
     for prec, flops in rec["peak_flops"].items():
-        rows.append([f"matmul {prec}", "-" if flops is None else f"{flops / 1e12:.2f} TFLOP/s"])
+        rows.append([f"matmul {prec}", "-" if flops is None else _rate(flops)])
     print(rec["device_name"] + (f" | {rec['threads']} threads" if rec["threads"] else ""))
     print(format_table(["ceiling", "measured"], rows, align="lr"))
     for prec, err in rec["errors"].items():
         print(f"{prec}: not measured ({err})")
-    if not args.no_save:
-        print(f"saved {save_calibration(rec)}")
-    if args.json:
-        write_json(args.json, rec)
+    paths = ([] if args.no_save else [calibration_path(rec["device_name"])]) + ([Path(args.json)] if args.json else [])
+    for path in paths:
+        print(f"wrote {write_json(path, rec)}")
     return 0

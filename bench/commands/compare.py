@@ -41,9 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.common import parse_ids
+    from bench.common import check_output_dir, check_output_file, parse_ids
     from bench.compare import compare
-    from bench.report import check_output_dir, check_output_file
     from bench.results import open_store
     from bench.tables import format_table
 

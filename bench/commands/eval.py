@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from bench import distributed as D
     from bench import measure
     from bench.data import ids_from_args
+    from bench.evaluate import check_tiling
     from bench.variants import load_variant
     from models.registry import is_model
 
@@ -58,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
     specs = [args.variant] if args.variant else resolve_model_names(args.models)
     if args.weights and len(specs) > 1:
         raise UsageError(f"--weights applies to one model, but {args.models!r} names {len(specs)}")
-    if args.tile is not None and args.tile < 16:
-        raise UsageError(f"--tile {args.tile} is too small (at least 16 pixels)")
+    check_tiling(args.tile, args.overlap)
     # Under torchrun every rank reads the store (all must agree on what to evaluate); rank 0 writes.
     store = store_from_args(args)
     records = []

@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", default="1900x1060", help="WIDTHxHEIGHT of every sample (default: 1900x1060, NTIRE's)")
     p.add_argument("--evs", default="-2,0,2", help="exposures of short,medium,long in EV stops (default: -2,0,2; write --evs=-2,0,2)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes the same bytes (default: 0)")
-    p.add_argument("--crops-per-image", type=int, default=1, help="samples per --from-hdr source (default: 1)")
+    p.add_argument("--crops-per-image", type=int, default=None, help="samples per --from-hdr source (default: 1)")
     p.add_argument("--motion", action="store_true", help="misalign short/long frames (global shift+rotation, local warps)")
     p.add_argument("--shot", type=float, default=None, help="shot-noise std of a full-scale signal (default: 0.01)")
     p.add_argument("--read", type=float, default=None, help="read-noise std, full-scale units (default: 0.002)")
@@ -52,22 +52,20 @@ def parse_evs(text: str) -> tuple[float, float, float]:
 def run(args: argparse.Namespace) -> int:
     from bench import simulate
 
+    if args.synthetic is not None and args.crops_per_image is not None:
+        raise UsageError("--crops-per-image applies to --from-hdr only (--synthetic N already sets the count)")
     size = parse_size(args.size)
     evs = parse_evs(args.evs)
-    defaults = simulate.Sensor()
-    sensor = simulate.Sensor(
-        shot=defaults.shot if args.shot is None else args.shot,
-        read=defaults.read if args.read is None else args.read,
-        offset=defaults.offset if args.offset is None else args.offset,
-        gain=defaults.gain if args.gain is None else args.gain,
-    )
+    noise = {k: getattr(args, k) for k in ("shot", "read", "offset", "gain") if getattr(args, k) is not None}
+    sensor = simulate.Sensor(**noise)  # options not given keep the Sensor defaults
     common = {"size": size, "seed": args.seed, "evs": evs, "motion": args.motion, "sensor": sensor, "overwrite": args.force}
     start = time.perf_counter()
     if args.synthetic is not None:
         ids = simulate.make_synthetic(args.out, args.synthetic, **common)
         source = f"{args.synthetic} synthetic scene(s)"
     else:
-        ids = simulate.make_from_hdr(args.from_hdr, args.out, crops_per_image=args.crops_per_image, **common)
+        crops = 1 if args.crops_per_image is None else args.crops_per_image
+        ids = simulate.make_from_hdr(args.from_hdr, args.out, crops_per_image=crops, **common)
         source = f"HDR files in {args.from_hdr}"
     seconds = time.perf_counter() - start
     manifest_path = f"{args.out.rstrip('/')}/manifest.json"

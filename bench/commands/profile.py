@@ -61,8 +61,11 @@ def _g(n: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from bench import measure
+    from bench.common import check_output_file
 
     names = resolve_model_names(args.models)
+    check_output_file(args.json, "--json")  # before any counting, not after it
+    check_output_file(args.csv, "--csv")
     if args.cross_check:
         return _run_cross_check(args, names)
     width, height = parse_size(args.size or "1900x1060")
@@ -143,6 +146,9 @@ def _tree(layers: list[dict], max_depth: int) -> str:
 def _run_cross_check(args: argparse.Namespace, names: list[str]) -> int:
     from bench import complexity
 
+    ignored = [opt for opt, used in (("--per-layer", args.per_layer), ("--by-op", args.by_op), ("--csv", args.csv)) if used]
+    if ignored:
+        raise UsageError(f"{', '.join(ignored)} cannot be combined with --cross-check (it takes --models, --size, --json)")
     width, height = parse_size(args.size or "64x64")
     results = [complexity.cross_check(name, width, height) for name in progress(names, desc="cross-check")]
     tools = complexity.TOOLS
@@ -169,4 +175,5 @@ def _run_cross_check(args: argparse.Namespace, names: list[str]) -> int:
     print(f"\n{n_results - unexplained} of {n_results} tool totals explained by op type")
     if args.json:
         write_json(args.json, results)
-    return 0
+    # An unexplained residual means a rule in TOOL_RULES no longer holds (a new op, a new tool version).
+    return 1 if unexplained else 0

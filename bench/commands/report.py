@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.report import check_output_dir, check_output_file, format_summary, write_report
+    from bench.common import check_output_dir, check_output_file
+    from bench.report import format_summary, write_report
 
     check_output_dir(args.out, "--out")
     check_output_file(args.json, "--json")

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.report import check_output_file
+    from bench.common import check_output_file
 
     check_output_file(args.csv, "--csv")
     check_output_file(args.json, "--json")

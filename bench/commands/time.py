@@ -103,16 +103,17 @@ def result_table(records: list[dict]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from bench import timing
+    from bench.common import check_output_file
 
     names = resolve_model_names(args.models)
     size = parse_size(args.size)
     pad_from = resolve_pad_from(args.pad_from, size)
     dev = timing.resolve_device(args.device)
     timing.check_options(dev, args.backend, args.precision, args.cuda_graphs)
-    if args.batch < 1 or args.repeat < 1 or args.warmup < 0:
-        raise UsageError("--batch and --repeat must be >= 1, --warmup >= 0")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads {args.threads}: must be >= 1")
+    timing.check_counts(args.batch, args.warmup, args.repeat, args.threads, args.max_rel_error)
+    if args.weights and len(names) > 1:
+        raise UsageError(f"--weights belongs to one model, but --models {args.models!r} names {len(names)}")
+    check_output_file(args.json, "--json")
     store = store_from_args(args)  # after the option checks (bad options create no file), before any timing
     try:
         return _time_all(args, store, names, size, pad_from, dev)
@@ -128,10 +129,19 @@ def _time_all(args: argparse.Namespace, store: ResultsStore | None, names: list[
     config = {"device": dev.type, "backend": args.backend, "precision": args.precision, "width": size[0],
               "height": size[1], "batch": args.batch}
     records: list[dict] = []
+
+    def save() -> None:  # after every model, so that an interrupted run keeps what it finished
+        if args.json:
+            write_json(args.json, records)
+
     for name in names:
         profile = None
         if not args.no_roofline or (dev.type == "cpu" and not args.all):
             profile = timing.model_profile(name, *size, batch=args.batch)
+            if profile is None:
+                print(f"note: {name}: cannot be profiled on meta tensors: no roofline floor"
+                      + ("" if args.all or dev.type != "cpu" else ", and the 1 TMAcc CPU limit is not applied"),
+                      file=sys.stderr)
         if dev.type == "cpu" and not args.all and profile and (profile.get("maccs") or 0) > timing.CPU_MACC_LIMIT:
             print(f"skipping {name}: {profile['maccs'] / 1e12:.2f} TMAcc at {format_size(*size)} is too slow for "
                   "a CPU run (add --all to time it anyway)", file=sys.stderr)
@@ -153,12 +163,10 @@ def _time_all(args: argparse.Namespace, store: ResultsStore | None, names: list[
         for w in rec.get("warnings", []):
             print(f"warning: {name}: {w}", file=sys.stderr)
         records.append(rec)
-        if args.json:
-            write_json(args.json, records)
+        save()
     if not records:
         print("nothing timed", file=sys.stderr)
-        if args.json:
-            write_json(args.json, records)
+        save()
         return 0
     r0 = records[0]
     print(f"{r0.get('device_name', dev.type)} | torch {r0.get('torch_version')} CUDA {r0.get('cuda_version')} "
