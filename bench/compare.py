@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import measure
-from bench.common import REPORTS_DIR, UsageError, atomic_write_text, format_size, progress, write_json
+from bench.common import (
+    REPORTS_DIR,
+    UsageError,
+    atomic_write_text,
+    format_size,
+    progress,
+    resolve_device,
+    write_json,
+)
 from bench.results import ResultsStore
 
 DEFAULT_AGAINST = "eapnet-standard,eapnet-lightweight,ahdr"
@@ -71,7 +79,7 @@ def compare(
         raise UsageError(f"data {data}: no such folder")
     name, factory = load_variant(variant)
     check_contract(factory(), name)  # a UsageError naming what is wrong; nothing measured before this
-    dev = measure.resolve_device(device)
+    dev = str(resolve_device(device))
     plan = measure.timing_plan(dev, size, warmup, repeat)
     entries = [(name, factory, weights, "variant")]
     entries += [(b, None, measure.default_weights(b), "baseline") for b in against if b != name]

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from bench.common import UsageError
+from bench.common import resolve_device
 
 
 @dataclass(frozen=True)
@@ -32,27 +32,6 @@ class DistContext:
     @property
     def distributed(self) -> bool:
         return self.world > 1
-
-
-def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto`` -> this process's GPU if there is one, else the CPU; ``cuda`` -> ``cuda:LOCAL_RANK``."""
-    name = (name or "auto").lower()
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"device {name!r}: CUDA is not available on this machine (use --device cpu)")
-        if name == "cuda":
-            name = f"cuda:{local_rank}"
-        device = torch.device(name)
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UsageError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
-        return device
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "mps" and torch.backends.mps.is_available():
-        return torch.device("mps")
-    raise UsageError(f"device {name!r} is not cpu, cuda, cuda:N or auto")
 
 
 def setup(device: str = "auto") -> DistContext:

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from bench import distributed as D
-from bench.common import WEIGHTS_DIR, UsageError, progress
+from bench.common import WEIGHTS_DIR, UsageError, progress, resolve_device
 from bench.data import NTIREDataset, grid_positions
 from bench.metrics import score_image, summarize, write_hdr_png
 from models.blocks import pad_to_multiple
@@ -127,7 +127,7 @@ def evaluate_module(
     then be saved); with ``roundtrip16`` scores are computed on the 16-bit quantised prediction,
     exactly what the saved files hold.
     """
-    ctx = D.setup(str(device)) if distributed else D.DistContext(device=D.resolve_device(str(device)))
+    ctx = D.setup(str(device)) if distributed else D.DistContext(device=resolve_device(str(device)))
     dev = ctx.device
     dataset = NTIREDataset(data, ids, require_gt=save_predictions is None)
     all_ids = list(dataset.ids)

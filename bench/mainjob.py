@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import measure
-from bench.common import REPO_ROOT, REPORTS_DIR, format_size, progress, resolve_model_names
+from bench.common import REPO_ROOT, REPORTS_DIR, format_size, progress, resolve_device, resolve_model_names
 from bench.results import ResultsStore, default_db
 
 DEFAULT_DATA = REPO_ROOT / "data" / "synthetic-default"
@@ -91,7 +91,7 @@ def run_main_job(
     t0 = time.perf_counter()
     db = db or default_db()
     names = resolve_model_names(models)
-    dev = measure.resolve_device(device)
+    dev = str(resolve_device(device))
     if quick:
         plan = measure.timing_plan(dev, time_size or QUICK_TIME_PLAN["size"], QUICK_TIME_PLAN["warmup"],
                                    repeat or QUICK_TIME_PLAN["repeat"])

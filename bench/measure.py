@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.common import NTIRE_SIZE, WEIGHTS_DIR, format_size
+from bench.common import NTIRE_SIZE, WEIGHTS_DIR, format_size, resolve_device
 from bench.results import ResultsStore, cached, file_digest, model_config_hash
 
 Factory = Callable[[], nn.Module]
@@ -143,7 +143,7 @@ def time(
     from bench import timing
     from bench.roofline import roofline_fields
 
-    dev = timing.resolve_device(device)
+    dev = resolve_device(device)
     threads = threads or (torch.get_num_threads() if dev.type == "cpu" else None)
     tf32 = bool(dev.type == "cuda" and torch.backends.cudnn.allow_tf32)
     settings = {
@@ -175,7 +175,7 @@ def time(
 def _device_type(device: str | torch.device) -> str:
     """cpu or cuda: what an evaluation's key holds (scores do not depend on which GPU; checked later)."""
     text = str(device)
-    return (resolve_device(text) if text == "auto" else text).split(":")[0]
+    return (str(resolve_device(text)) if text == "auto" else text).split(":")[0]
 
 
 def evaluate(
@@ -248,15 +248,6 @@ def safe(fn: Callable[..., tuple[dict, bool]], *args: Any, **kwargs: Any) -> tup
 # repeats, which keeps the main job's EAPNet family around two minutes on two cores.
 GPU_PLAN = {"size": (1920, 1080), "pad_from": NTIRE_SIZE, "warmup": 10, "repeat": 100}
 CPU_PLAN = {"size": (640, 360), "pad_from": None, "warmup": 1, "repeat": 5}
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` is the first CUDA GPU when there is one, else the CPU."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    from bench import timing
-
-    return str(timing.resolve_device(device))
 
 
 def timing_plan(device: str, size: tuple[int, int] | None = None, warmup: int | None = None,

@@ -137,8 +137,8 @@ def calibrate(
     """
     import torch
 
+    from bench.common import resolve_device
     from bench.timing import device_name as _device_name
-    from bench.timing import resolve_device
 
     dev = resolve_device(device)
     if threads:

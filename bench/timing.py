@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.common import UsageError
+from bench.common import UsageError, resolve_device
 
 BACKEND_NAMES = ("eager", "compile", "tensorrt")
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -156,25 +156,6 @@ def synchronize(device: torch.device) -> None:
 # ---------------------------------------------------------------------------------------------
 # Device and environment
 # ---------------------------------------------------------------------------------------------
-
-
-def resolve_device(device: str) -> torch.device:
-    """``cpu`` or ``cuda[:N]``; CUDA that is not there is a UsageError (one line, exit 2)."""
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise UsageError(f"device {device!r} is not a torch device (use cpu or cuda)") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError(f"device {device!r}: CUDA is not available here (torch {torch.__version__}, "
-                             f"built for CUDA {torch.version.cuda or 'none'}); use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise UsageError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
-        if dev.index is None:
-            dev = torch.device("cuda", torch.cuda.current_device())
-    elif dev.type != "cpu":
-        raise UsageError(f"device {device!r}: only cpu and cuda are supported")
-    return dev
 
 
 def cpu_name() -> str:

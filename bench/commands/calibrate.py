@@ -34,9 +34,8 @@ def _rate(flops: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.common import check_output_file
+    from bench.common import check_output_file, resolve_device
     from bench.roofline import PRECISION_BYTES, calibrate, calibration_path
-    from bench.timing import resolve_device
 
     dev = resolve_device(args.device)
     cuda = dev.type == "cuda"
