@@ -35,7 +35,11 @@ PERCENTILE = 99.0
 UINT16_MAX = 65535
 
 
-class NonFiniteError(ValueError):
+class UnscorableError(ValueError):
+    """This image cannot be scored (the metrics are undefined for it); evaluation records it as failed."""
+
+
+class NonFiniteError(UnscorableError):
     """A prediction (or ground truth) holds NaN or inf: that image cannot be scored."""
 
 
@@ -80,7 +84,7 @@ def psnr(pred: Any, gt: Any) -> float:
 def _psnr_l(p: np.ndarray, g: np.ndarray) -> float:
     peak = g.max()
     if peak <= 0:
-        raise ValueError("ground truth is all zeros or negative: PSNR normalisation by max(gt) is undefined")
+        raise UnscorableError("ground truth is all zeros or negative: PSNR normalisation by max(gt) is undefined")
     return _psnr_peak1(g / peak, p / peak)
 
 
@@ -116,7 +120,7 @@ def _psnr_mu(p: np.ndarray, g: np.ndarray) -> float:
     p_lin = np.maximum(p, 0.0) ** GAMMA
     norm = float(np.percentile(g_lin, PERCENTILE))
     if norm <= 0:
-        raise ValueError("ground truth's 99th percentile is 0: PSNR-µ normalisation is undefined")
+        raise UnscorableError("ground truth's 99th percentile is 0: PSNR-µ normalisation is undefined")
     return _psnr_peak1(mu_tonemap(g_lin, norm), mu_tonemap(p_lin, norm))
 
 
@@ -131,12 +135,13 @@ def score_image(pred: Any, gt: Any, roundtrip: bool = False, image_id: str | Non
 
     ``roundtrip=True`` scores the prediction after the 16-bit PNG quantisation of the official
     scoring (the leaderboard's numbers). A non-finite prediction gives a record with ``error``
-    instead of scores, which :func:`summarize` counts and leaves out of the mean.
+    instead of scores, which :func:`summarize` counts and leaves out of the mean; so does a ground
+    truth for which the metrics are undefined (all black).
     """
     record: dict[str, Any] = {"id": image_id, "scoring": "roundtrip16" if roundtrip else "in-memory"}
     try:
         record.update(score(roundtrip16(pred) if roundtrip else pred, gt))
-    except NonFiniteError as exc:
+    except UnscorableError as exc:
         record["error"] = str(exc)
     return record
 

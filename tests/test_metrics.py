@@ -160,3 +160,17 @@ def test_summary_of_only_failed_images_has_no_mean():
     summary = metrics.summarize([{"id": "0000", "error": "prediction holds 3 NaN or inf values"}])
     assert summary["n_failed"] == 1 and summary["n_scored"] == 0
     assert summary["psnr"] is None and summary["psnr_mu"] is None  # not NaN: there is nothing to average
+
+
+def test_black_ground_truth_is_a_per_image_failure_not_a_crash():
+    import numpy as np
+
+    from bench.metrics import score_image, summarize
+
+    black = np.zeros((8, 8, 3))
+    ok = score_image(np.full((8, 8, 3), 0.5), np.full((8, 8, 3), 0.6), image_id="0001")
+    bad = score_image(np.full((8, 8, 3), 0.5), black, image_id="0000")
+    assert "error" in bad and "psnr" not in bad
+    summary = summarize([bad, ok])
+    assert summary["n_failed"] == 1 and summary["failed_ids"] == ["0000"]
+    assert summary["psnr"] == ok["psnr"]
