@@ -28,6 +28,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from bench.common import REPO_ROOT, UsageError, atomic_write_bytes, write_json
+from models.registry import canonical_name
 
 FORMAT = "eapbench-checkpoint-1"
 CKPT_DIR = "checkpoints"
@@ -120,7 +121,7 @@ def load_weights(model: nn.Module, path: str | Path, model_name: str | None = No
         p = p.parent / side["weights"]
     tensors, meta = read_safetensors(p)
     saved_name = meta.get("eapbench_model")
-    if model_name and saved_name and saved_name != model_name:
+    if model_name and saved_name and canonical_name(saved_name) != canonical_name(model_name):
         raise CheckpointError(f"weights {p} were trained for model {saved_name!r}, not {model_name!r}")
     which = "plain"
     if any(k.startswith(("model.", "ema.")) for k in tensors) and meta.get("eapbench_format") == FORMAT:

@@ -210,8 +210,9 @@ def roofline_floor(
     compute_s = 2.0 * maccs / peak_flops if peak_flops else None
     memory_bytes = (params + activations) * PRECISION_BYTES[precision]
     memory_s = memory_bytes / bandwidth_Bps if bandwidth_Bps else None
-    known = [s for s in (compute_s, memory_s) if s is not None]
-    floor_s = max(known) if known else None
+    # A floor needs both ceilings: with one missing (e.g. no fp16 rate calibrated on a CPU) the
+    # other alone would pass for a roofline it is not.
+    floor_s = max(compute_s, memory_s) if compute_s is not None and memory_s is not None else None
     bound = None
     if floor_s is not None:
         bound = "compute" if floor_s == compute_s else "memory"

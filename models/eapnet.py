@@ -36,7 +36,7 @@ from models.blocks import (
     frame_inputs,
     upsample_like,
 )
-from models.registry import register_model
+from models.registry import model_info, register_model
 
 REFERENCE = 1  # the medium frame is the reference
 
@@ -303,12 +303,18 @@ def eapnet_lightweight(**overrides: Any) -> EAPNet:
     return EAPNet(LIGHTWEIGHT, **overrides)
 
 
+def _alias_weights(name: str) -> str | None:
+    """An alias is the same network as its target, so it shares the target's trained weights."""
+    target = ALIASES.get(name)
+    return model_info(target).weights if target else None
+
+
 for _name, (_desc, _cfg) in TABLE1.items():
     register_model(_factory(_cfg), name=_name, family="eapnet", paper_table=1, paper_row=_name.split("-")[-1],
-                   description=_desc, alias_of=ALIASES.get(_name))
+                   description=_desc, alias_of=ALIASES.get(_name), weights=_alias_weights(_name))
 
 for _n in (2, 3, 4, 5):
     _name = f"eapnet-lightweight-pdub{_n}"
     register_model(_factory(replace(LIGHTWEIGHT, n_blocks=_n)), name=_name, family="eapnet", paper_table=2,
                    paper_row=f"pdub{_n}", description=f"lightweight EAPNet with {_n} PDUBs",
-                   alias_of=ALIASES.get(_name))
+                   alias_of=ALIASES.get(_name), weights=_alias_weights(_name))

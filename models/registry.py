@@ -29,6 +29,7 @@ from torch import nn
 __all__ = [
     "ModelInfo",
     "UnknownModelError",
+    "canonical_name",
     "create_model",
     "is_model",
     "list_models",
@@ -152,6 +153,13 @@ def model_info(name: str) -> ModelInfo:
         close = suggest(name)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UnknownModelError(f"unknown model {name!r}{hint} (see `run_bench.py list`)") from None
+
+
+def canonical_name(name: str) -> str:
+    """The name a model is registered under when ``name`` is an alias of it; else ``name`` itself."""
+    if not is_model(name):
+        return name
+    return _REGISTRY[name].alias_of or name
 
 
 def create_model(name: str, **overrides: Any) -> nn.Module:

@@ -80,7 +80,8 @@ def markdown(card: str, records: list[dict], calibration: dict | None, notes: li
         + (f" (replicate-padded from {r0['pad_from']}, output cropped back)" if r0.get("pad_from") else "")
         + ", batch 1, "
         f"torch {r0.get('torch_version')}, CUDA {r0.get('cuda_version')}, cuDNN {r0.get('cudnn_version')}. "
-        "CUDA events around the forward only; warm-up excluded; compile time reported separately. "
+        + ("CUDA events" if str(r0.get("device", "")).startswith("cuda") else "time.perf_counter")
+        + " around the forward only; warm-up excluded; compile time reported separately. "
         "rel L2: output vs eager fp32 with TF32 off on the same input. Floor: roofline "
         "max(2 x MAccs / peak, (weights + activations) bytes / bandwidth), ceilings from "
         f"{r0.get('roofline_source') or 'no known source'}.",

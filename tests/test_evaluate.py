@@ -185,3 +185,15 @@ def test_records_say_how_they_scored_and_why_an_image_failed(data, variants):
     bad = evaluate(f"{variants}:nan_model", data, device="cpu", show_progress=False)
     assert bad["scoring"] == "in-memory" and bad["n_scored"] == 0
     assert all("NaN" in p["error"] for p in bad["per_image"])
+
+
+def test_wildcards_skip_models_without_weights_but_names_do_not(data, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    assert cli(["eval", "--models", "eapnet-lightweight-pdub*,ref-frame", "--data", str(data), "--ids", "0000",
+                "--no-store", "--json", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 3 model(s)" in err and "eapnet-lightweight-pdub2" in err
+    # pdub3 is an alias of eapnet-lightweight and shares its shipped weights
+    assert [r["model"] for r in json.loads(out.read_text())] == ["eapnet-lightweight-pdub3", "ref-frame"]
+    assert cli(["eval", "--models", "eapnet-exp5", "--data", str(data), "--no-store"]) == 2
+    assert "no trained weights" in capsys.readouterr().err

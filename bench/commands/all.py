@@ -14,7 +14,7 @@ DESCRIPTION = (
     "10 warm-up + 100 timed; CPU: 640x360, 1 + 5), generate a small synthetic data set once "
     "(data/synthetic-default), evaluate the parameter-free references and every model with shipped weights, "
     "render reports/ and print a summary. Results are cached in the results store: a second run only "
-    "re-renders (--force measures again). About 1.5 minutes on 2 CPU cores."
+    "re-renders (--force measures again). About 2 minutes on 2 CPU cores."
 )
 
 

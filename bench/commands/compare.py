@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from bench.common import REPORTS_DIR, UsageError, parse_size, resolve_model_names, write_json
-from bench.results import DEFAULT_DB
+from bench.results import add_store_arguments, store_from_args
 
 NAME = "compare"
 ORDER = 75
@@ -30,11 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (a GPU if present), cpu or cuda[:N] (default: auto)")
     p.add_argument("--size", metavar="WxH", help="timed size (default: 1920x1080 padded from 1900x1060 on a GPU, "
                    "640x360 on the CPU)")
-    p.add_argument("--warmup", type=int, help="untimed forwards (default: 10 on a GPU, 2 on the CPU)")
+    p.add_argument("--warmup", type=int, help="untimed forwards (default: 10 on a GPU, 1 on the CPU)")
     p.add_argument("--repeat", type=int, help="timed forwards (default: 100 on a GPU, 5 on the CPU)")
-    p.add_argument("--db", metavar="PATH", help=f"results database (default: {DEFAULT_DB})")
-    p.add_argument("--no-db", action="store_true", help="neither read nor write the results store")
-    p.add_argument("--force", action="store_true", help="measure again even when a cached result exists")
+    add_store_arguments(p)
     p.add_argument("--out", metavar="DIR", default=str(REPORTS_DIR / "compare"), help="output folder (default: reports/compare)")
     p.add_argument("--no-plots", action="store_true", help="table only")
     p.add_argument("--json", metavar="PATH", help="also write the comparison as JSON here")
@@ -43,7 +41,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from bench.common import check_output_dir, check_output_file, parse_ids
     from bench.compare import compare
-    from bench.results import open_store
     from bench.tables import format_table
 
     against = resolve_model_names(args.against)
@@ -56,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--{flag} {value} is too small")
     check_output_dir(args.out, "--out")
     check_output_file(args.json, "--json")
-    store = None if args.no_db else open_store(args.db)
+    store = store_from_args(args)
     try:
         result = compare(args.variant, against, weights=args.weights, data=args.data,
                          ids=parse_ids(args.ids) if args.ids else None, device=args.device, size=size,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import sys
 
 from bench.common import UsageError, atomic_write_text, resolve_model_names, write_json
 from bench.results import add_store_arguments, store_from_args
@@ -43,6 +44,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_store_arguments(p)
 
 
+def _models_to_evaluate(patterns: str, weights: str | None) -> list[str]:
+    """Expand the patterns; models that a *wildcard* matched but that ship no weights are skipped
+    with a note (a model named explicitly without weights is still an error, in bench.evaluate)."""
+    from models.registry import model_info
+
+    names, skipped = [], []
+    for pattern in patterns.split(","):
+        wildcard = any(c in pattern for c in "*?[")
+        for name in resolve_model_names(pattern):
+            info = model_info(name)
+            if wildcard and weights is None and info.trainable and not info.weights:
+                skipped.append(name)
+            else:
+                names.append(name)
+    names = list(dict.fromkeys(names))
+    if skipped:
+        print(f"note: skipped {len(skipped)} model(s) without trained weights: {', '.join(skipped)}",
+              file=sys.stderr)
+    if not names:
+        raise UsageError(f"no model matched by {patterns!r} has trained weights; pass --weights for one model")
+    return names
+
+
 def _fmt(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
@@ -56,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from models.registry import is_model
 
     ids = ids_from_args(args.ids, args.split)
-    specs = [args.variant] if args.variant else resolve_model_names(args.models)
+    specs = [args.variant] if args.variant else _models_to_evaluate(args.models, args.weights)
     if args.weights and len(specs) > 1:
         raise UsageError(f"--weights applies to one model, but {args.models!r} names {len(specs)}")
     check_tiling(args.tile, args.overlap)

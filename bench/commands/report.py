@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from bench.common import REPORTS_DIR, write_json
-from bench.results import DEFAULT_DB, open_store
+from bench.results import open_store
 
 NAME = "report"
 ORDER = 70
@@ -18,7 +18,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="PATH", help=f"results database (default: {DEFAULT_DB})")
+    p.add_argument("--db", metavar="PATH", help="results database (default: reports/results.sqlite, or $EAPBENCH_DB)")
     p.add_argument("--out", metavar="DIR", default=str(REPORTS_DIR), help="output folder (default: reports/)")
     p.add_argument("--no-plots", action="store_true", help="tables and index only")
     p.add_argument("--json", metavar="PATH", help="also write the rendered tables and summary as JSON")

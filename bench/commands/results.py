@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from bench.common import UsageError, write_json
-from bench.results import DEFAULT_DB, KINDS, export_csv, open_store, summarize
+from bench.results import KINDS, export_csv, open_store, summarize
 from bench.tables import format_table
 
 NAME = "results"
@@ -18,7 +18,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="PATH", help=f"results database (default: {DEFAULT_DB})")
+    p.add_argument("--db", metavar="PATH", help="results database (default: reports/results.sqlite, or $EAPBENCH_DB)")
     p.add_argument("--kind", choices=KINDS, help="only this kind of result")
     p.add_argument("--model", metavar="PATTERN", help="only models matching these wildcards, comma-separated")
     p.add_argument("--all", action="store_true", help="include results superseded by a newer one with the same key")
