@@ -66,10 +66,11 @@ def timed_models(names: list[str]) -> list[str]:
 
 
 def evaluated_models(names: list[str]) -> list[str]:
-    """Parameter-free references and models whose shipped weights are on disk."""
+    """Parameter-free references and models whose shipped weights are on disk (aliases share results)."""
     from models.registry import model_info
 
-    return [n for n in names if not model_info(n).trainable or measure.default_weights(n)]
+    return [n for n in names if not model_info(n).alias_of
+            and (not model_info(n).trainable or measure.default_weights(n))]
 
 
 def run_main_job(
