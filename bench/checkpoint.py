@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,8 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
-from bench.common import REPO_ROOT, UsageError, atomic_write_bytes, write_json
+from bench.common import UsageError, atomic_write_bytes, write_json
+from bench.environment import git_revision
 from models.registry import canonical_name
 
 FORMAT = "eapbench-checkpoint-1"
@@ -37,21 +37,6 @@ KEEP = 2  # complete checkpoints kept on disk (the newest ones)
 
 class CheckpointError(UsageError):
     """A checkpoint or weight file that is missing, corrupt or does not fit the model."""
-
-
-def git_revision() -> str | None:
-    """The repository's current commit (with ``-dirty`` for local changes), or None outside git."""
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
-        )
-        if rev.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=10)
-        return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,16 +25,15 @@ import hashlib
 import io
 import json
 import os
-import platform
 import sqlite3
-import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO_ROOT, REPORTS_DIR, UsageError, atomic_write_text, to_json
+from bench.common import REPORTS_DIR, UsageError, atomic_write_text, to_json
+from bench.environment import environment_manifest, suite_version  # noqa: F401 (re-exported)
 
 DEFAULT_DB = REPORTS_DIR / "results.sqlite"
 KINDS = ("profile", "time", "eval", "train")
@@ -112,50 +111,6 @@ def file_digest(path: str | os.PathLike | None) -> str | None:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:16]
-
-
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()
-
-
-def suite_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("eapbench")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def environment_manifest(device: str | None = None) -> dict[str, Any]:
-    """Where and with what a result was measured: versions, revision, machine, device."""
-    import torch
-
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    cuda = torch.cuda.is_available()
-    manifest: dict[str, Any] = {
-        "suite_version": suite_version(),
-        "git_revision": _git("rev-parse", "HEAD"),  # None outside a repository or before the first commit
-        "git_dirty": None if status is None else bool(status),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_version": torch.__version__,
-        "cuda_version": torch.version.cuda,
-        "cudnn_version": torch.backends.cudnn.version() if cuda else None,
-        "cuda_available": cuda,
-        "gpu_name": torch.cuda.get_device_name(0) if cuda else None,
-    }
-    if device is not None:
-        manifest["device"] = str(device)
-    return manifest
 
 
 def _now() -> str:

@@ -138,7 +138,7 @@ def calibrate(
     import torch
 
     from bench.common import resolve_device
-    from bench.timing import device_name as _device_name
+    from bench.environment import device_name as _device_name
 
     dev = resolve_device(device)
     if threads:

@@ -25,8 +25,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.common import UsageError, resolve_device
+from bench.environment import cpu_name, device_name, torch_versions  # noqa: F401 (cpu_name re-exported)
 
 BACKEND_NAMES = ("eager", "compile", "tensorrt")
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -156,29 +155,6 @@ def synchronize(device: torch.device) -> None:
 # ---------------------------------------------------------------------------------------------
 # Device and environment
 # ---------------------------------------------------------------------------------------------
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f" ({os.cpu_count()} logical cores)"
-    except OSError:
-        pass
-    return (platform.processor() or platform.machine() or "cpu") + f" ({os.cpu_count()} logical cores)"
-
-
-def device_name(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
-
-
-def versions() -> dict[str, str | None]:
-    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-    return {
-        "torch_version": torch.__version__,
-        "cuda_version": torch.version.cuda,
-        "cudnn_version": None if cudnn is None else str(cudnn),
-    }
 
 
 @contextlib.contextmanager
@@ -516,7 +492,7 @@ def time_model(
         "cuda_graphs": cuda_graphs, "tf32": bool(dev.type == "cuda" and torch.backends.cudnn.allow_tf32),
         "warmup": warmup, "compile_s": None, "peak_memory_bytes": None, "rel_l2_error": None,
         "rel_l2_bound": bound, "status": "ok", "warnings": [], "weights": weights, "scene": scene or "synthetic",
-        **versions(),
+        **torch_versions(),
     }  # fmt: skip
 
     src_ldrs, src_ev = make_inputs(src_w, src_h, batch, scene)
@@ -606,7 +582,7 @@ def failed_record(model: str, exc: BaseException, **config: Any) -> dict:
     """The record of a configuration that could not run (kept so that a report shows the failure)."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return {"model": model, **config, "status": "error", "error": f"{type(exc).__name__}: {first}"[:500],
-            "median_s": None, "warnings": [], **versions()}
+            "median_s": None, "warnings": [], **torch_versions()}
 
 
 def model_profile(name: str, width: int, height: int, batch: int = 1) -> dict | None:

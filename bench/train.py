@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from bench import checkpoint as ckpt
 from bench import distributed as D
 from bench.common import UsageError, atomic_write_text, progress, write_json
+from bench.environment import device_name
 from bench.losses import LOSSES, get_loss
 
 # Options that may change when a run is resumed; everything else must match the run's config.json.
@@ -452,7 +453,7 @@ def train(cfg: TrainConfig, resume: bool = False, given: set[str] | None = None,
         "lr": cfg.lr,
         "seconds": round(seconds, 3),
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "device_name": device_name(device),
         "world_size": ctx.world,
         "amp": cfg.amp,
         "torch_version": torch.__version__,

@@ -18,6 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.environment import device_name  # noqa: E402
 from bench.losses import mu_tanh_loss  # noqa: E402
 from models.registry import create_model  # noqa: E402
 
@@ -44,7 +45,7 @@ def main() -> None:
     ldrs = torch.rand(args.batch, 3, 3, args.patch, args.patch, device=dev)
     ev = torch.tensor([[-2.0, 0.0, 2.0]], device=dev).expand(args.batch, 3).contiguous()
     gt = torch.rand(args.batch, 3, args.patch, args.patch, device=dev) * 1.5
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    name = device_name(dev)
     print(f"{args.model}, batch {args.batch}, {args.patch}px, {name}, torch {torch.__version__}")
     for amp in (False, True):
         for channels_last in (False, True):
