@@ -93,54 +93,54 @@ class ModulatedDeformConv(nn.Module):
         return self.dcn(x, offset, torch.sigmoid(mask_logits))
 
 
+class PCDLevel(nn.Module):
+    """One level of EDVR's PCD alignment: offsets from (neighbour, reference), a deformable conv.
+
+    Below the coarsest level the offsets also see the coarser level's offsets (x2: offsets are in
+    pixels of their level), and the aligned features are fused with the coarser level's.
+    """
+
+    def __init__(self, features: int, groups: int, coarsest: bool, act_out: bool = True) -> None:
+        super().__init__()
+        nf = features
+        self.offset1 = conv(2 * nf, nf, 3)
+        self.offset2 = conv(nf if coarsest else 2 * nf, nf, 3)
+        self.offset3 = None if coarsest else conv(nf, nf, 3)
+        self.dcn = ModulatedDeformConv(nf, groups)
+        self.fuse = None if coarsest else conv(2 * nf, nf, 3)
+        self.act = lrelu()
+        self.act_out = act_out
+
+    def forward(self, nbr: Tensor, ref: Tensor, coarser: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """Returns ``(aligned features, offset features)`` of this level."""
+        a = self.act
+        off = a(self.offset1(torch.cat([nbr, ref], 1)))
+        if coarser is None:
+            off = a(self.offset2(off))
+            fea = self.dcn(nbr, off)
+        else:
+            coarse_fea, coarse_off = coarser
+            off = a(self.offset2(torch.cat([off, upsample_like(coarse_off, off) * 2], 1)))
+            off = a(self.offset3(off))
+            fea = self.fuse(torch.cat([self.dcn(nbr, off), upsample_like(coarse_fea, off)], 1))
+        return (a(fea) if self.act_out else fea), off
+
+
 class PCDAlign(nn.Module):
     """EDVR's pyramid, cascading and deformable alignment of a neighbour to the reference (3 levels)."""
 
     def __init__(self, features: int = 64, groups: int = 8) -> None:
         super().__init__()
-        nf = features
-        # level 3 (1/4 resolution)
-        self.l3_offset1 = conv(2 * nf, nf, 3)
-        self.l3_offset2 = conv(nf, nf, 3)
-        self.l3_dcn = ModulatedDeformConv(nf, groups)
-        # level 2 (1/2 resolution): offsets also see the upsampled level-3 offsets
-        self.l2_offset1 = conv(2 * nf, nf, 3)
-        self.l2_offset2 = conv(2 * nf, nf, 3)
-        self.l2_offset3 = conv(nf, nf, 3)
-        self.l2_dcn = ModulatedDeformConv(nf, groups)
-        self.l2_fuse = conv(2 * nf, nf, 3)
-        # level 1 (full resolution)
-        self.l1_offset1 = conv(2 * nf, nf, 3)
-        self.l1_offset2 = conv(2 * nf, nf, 3)
-        self.l1_offset3 = conv(nf, nf, 3)
-        self.l1_dcn = ModulatedDeformConv(nf, groups)
-        self.l1_fuse = conv(2 * nf, nf, 3)
-        # cascading refinement at full resolution
-        self.cas_offset1 = conv(2 * nf, nf, 3)
-        self.cas_offset2 = conv(nf, nf, 3)
-        self.cas_dcn = ModulatedDeformConv(nf, groups)
-        self.act = lrelu()
+        self.l3 = PCDLevel(features, groups, coarsest=True)  # 1/4 resolution
+        self.l2 = PCDLevel(features, groups, coarsest=False)  # 1/2 resolution
+        self.l1 = PCDLevel(features, groups, coarsest=False, act_out=False)  # full resolution
+        self.cascade = PCDLevel(features, groups, coarsest=True)  # refinement of l1's output at full resolution
 
     def forward(self, nbr: list[Tensor], ref: list[Tensor]) -> Tensor:
-        a = self.act
-        off3 = a(self.l3_offset2(a(self.l3_offset1(torch.cat([nbr[2], ref[2]], 1)))))
-        fea3 = a(self.l3_dcn(nbr[2], off3))
-
-        off2 = a(self.l2_offset1(torch.cat([nbr[1], ref[1]], 1)))
-        # offsets are in pixels of their level: x2 when they move up one level
-        off2 = a(self.l2_offset2(torch.cat([off2, upsample_like(off3, off2) * 2], 1)))
-        off2 = a(self.l2_offset3(off2))
-        fea2 = self.l2_dcn(nbr[1], off2)
-        fea2 = a(self.l2_fuse(torch.cat([fea2, upsample_like(fea3, fea2)], 1)))
-
-        off1 = a(self.l1_offset1(torch.cat([nbr[0], ref[0]], 1)))
-        off1 = a(self.l1_offset2(torch.cat([off1, upsample_like(off2, off1) * 2], 1)))
-        off1 = a(self.l1_offset3(off1))
-        fea1 = self.l1_dcn(nbr[0], off1)
-        fea1 = self.l1_fuse(torch.cat([fea1, upsample_like(fea2, fea1)], 1))
-
-        off = a(self.cas_offset2(a(self.cas_offset1(torch.cat([fea1, ref[0]], 1)))))
-        return a(self.cas_dcn(fea1, off))
+        level3 = self.l3(nbr[2], ref[2])
+        level2 = self.l2(nbr[1], ref[1], level3)
+        fea1, _ = self.l1(nbr[0], ref[0], level2)
+        return self.cascade(fea1, ref[0])[0]
 
 
 class ADNet(HDRModel):

@@ -105,8 +105,8 @@ def test_adnet_deformable_offsets_change_the_output():
     ldrs, ev = random_inputs(h=16, w=24)
     with torch.no_grad():
         before = model(ldrs, ev)
-        taps = model.align.l1_dcn.offset_mask.out_channels // 3
-        model.align.l1_dcn.offset_mask.bias[: 2 * taps] = 0.7  # shift every sampling point
+        taps = model.align.l1.dcn.offset_mask.out_channels // 3
+        model.align.l1.dcn.offset_mask.bias[: 2 * taps] = 0.7  # shift every sampling point
         after = model(ldrs, ev)
     assert not torch.allclose(before, after, atol=1e-6)
 
@@ -194,6 +194,6 @@ def test_adnet_trains_through_the_deformable_offsets():
     model = create_model("adnet")
     ldrs, ev = random_inputs(h=16, w=16)
     model(ldrs, ev).mean().backward()
-    grad = model.align.cas_dcn.offset_mask.weight.grad
+    grad = model.align.cascade.dcn.offset_mask.weight.grad
     # Zero-initialised offsets still receive a gradient (bilinear sampling is differentiable).
     assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
