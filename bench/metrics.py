@@ -197,14 +197,19 @@ def roundtrip16(img: Any) -> np.ndarray:
 
 def write_hdr_png(path: str | os.PathLike, img: Any) -> Path:
     """Write an HxWx3 RGB float HDR image as a 16-bit PNG plus its ``_alignratio.npy`` (atomically)."""
-    import cv2
-
     q, ratio = _quantise16(img)
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(q[..., ::-1]))
-    if not ok:
-        raise OSError(f"OpenCV could not encode {path} as PNG")
     # The ratio file first: a PNG is never on disk without the ratio that decodes it.
     write_npy(alignratio_path(path), np.float64(ratio))
+    return write_png(path, q)
+
+
+def write_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
+    """Atomically write an HxWx3 RGB uint8 or uint16 array as a PNG (OpenCV stores BGR)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
+    if not ok:
+        raise OSError(f"OpenCV could not encode {path} as PNG")
     return atomic_write_bytes(path, buf.tobytes())
 
 

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import UsageError, atomic_write_bytes, progress, write_json
-from bench.metrics import GAMMA, write_hdr_png, write_npy
+from bench.common import UsageError, progress, write_json
+from bench.metrics import GAMMA, write_hdr_png, write_npy, write_png
 
 HDR_SUFFIXES = (".hdr", ".exr")
 KEY = 0.18  # mid-grey: the medium frame's median linear value before jitter
@@ -339,13 +339,8 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
 
 def write_sample(out: Path, sid: str, ldrs: np.ndarray, evs: tuple[float, float, float], gt: np.ndarray) -> None:
     """One sample in NTIRE layout: three 8-bit PNGs, exposures .npy, 16-bit GT PNG + alignratio."""
-    import cv2
-
     for name, frame in zip(("short", "medium", "long"), ldrs, strict=True):
-        ok, buf = cv2.imencode(".png", np.ascontiguousarray(frame[..., ::-1]))
-        if not ok:
-            raise OSError(f"OpenCV could not encode {sid}_{name}.png")
-        atomic_write_bytes(out / f"{sid}_{name}.png", buf.tobytes())
+        write_png(out / f"{sid}_{name}.png", frame)
     # NTIRE stores integer stops as int64; fractional stops need floats
     exposures = np.array(evs, dtype=np.int64 if all(float(e).is_integer() for e in evs) else np.float64)
     write_npy(out / f"{sid}_exposures.npy", exposures)

@@ -177,24 +177,20 @@ DEFAULT_EV = (-2.0, 0.0, 2.0)
 
 
 def _read_ntire(prefix: str, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """LDR triplet (3, H, W, 3) in 0..1 and relative EV (3,) from NTIRE files ``DIR/XXXX_*``."""
+    """LDR triplet (3, H, W, 3) in 0..1 and relative EV (3,) of the NTIRE sample ``DIR/XXXX``, resized."""
     import cv2
 
+    from bench.data import DatasetError, load_sample, scan_dataset
+
     p = Path(prefix)
-    frames = []
-    for tag in ("short", "medium", "long"):
-        f = p.with_name(f"{p.name}_{tag}.png")
-        img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise UsageError(f"scene {prefix!r}: cannot read {f} (give an .hdr/.exr file or an NTIRE prefix DIR/0000)")
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-        frames.append(cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA))
-    exp_file = p.with_name(f"{p.name}_exposures.npy")
     try:
-        exposures = np.load(exp_file).astype(np.float32)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"scene {prefix!r}: cannot read {exp_file}") from exc
-    return np.stack(frames), exposures - exposures[1]
+        scan_dataset(p.parent, ids=[p.name])  # the same checks as any data set, before decoding
+    except DatasetError as exc:
+        raise UsageError(f"scene {prefix!r}: cannot read it as an NTIRE sample (give an .hdr/.exr file or a "
+                         f"prefix DIR/0000): {str(exc).splitlines()[0]}") from None
+    sample = load_sample(p.parent, p.name)
+    frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in sample["ldrs"]]
+    return np.stack(frames), sample["ev"]
 
 
 def make_inputs(width: int, height: int, batch: int = 1, scene: str | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:

@@ -19,14 +19,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def registry_rows(pattern: str = "*") -> list[dict]:
     """One dict per model: name, family, paper_table, paper_row, params, alias_of, description."""
+    import torch
+
     from models.registry import create_model, model_info
 
     rows = []
     for name in resolve_model_names(pattern):
         info = model_info(name)
         # Parameters are counted on the meta device: no memory, no initialisation cost.
-        import torch
-
         with torch.device("meta"):
             model = create_model(name)
         params = sum(p.numel() for p in model.parameters())
