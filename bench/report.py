@@ -309,10 +309,11 @@ def build_table(number: str, meas: Measurements) -> dict:
             row[f"{m}_diff"] = ours - paper if (paper is not None and ours is not None and comparable) else None
         if "runtime_s" in spec.metrics:
             row["runtime_setting"] = measured.get("runtime_setting", "")
-        if model == "ahdr" and prow.get("params_k") == 1141.28:
-            ours = measured.get("params_k")
-            extra = "" if ours is None else f"; measured - 1441.28 k = {ours - AHDR_PARAMS_K_CORRECTED:+.2f} k"
-            row_notes.append(f"paper's 1141.28 k read as 1441.28 k (digit transposition){extra}")
+        printed = prow.get("params_k")
+        if model == "ahdr" and printed is not None and printed != AHDR_PARAMS_K_CORRECTED:
+            ours, fixed = measured.get("params_k"), AHDR_PARAMS_K_CORRECTED
+            extra = "" if ours is None else f"; measured - {fixed:.2f} k = {ours - fixed:+.2f} k"
+            row_notes.append(f"paper's {printed:.2f} k read as {fixed:.2f} k (digit transposition){extra}")
             notes.append(AHDR_PARAMS_NOTE)
         row["note"] = "; ".join(row_notes)
         rows.append(row)
