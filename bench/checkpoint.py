@@ -49,7 +49,9 @@ def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
 
 
-def save_weights(path: str | Path, module: nn.Module, model_name: str, extra: dict[str, str] | None = None) -> Path:
+def save_weights(
+    path: str | Path, module: nn.Module, model_name: str, extra: dict[str, str] | None = None
+) -> Path:
     """Write ``module``'s state dict as safetensors, with the model name in the metadata."""
     meta = {"eapbench_model": model_name, **(extra or {})}
     return atomic_write_bytes(path, st_save(_cpu_state(module), metadata=meta))
@@ -76,7 +78,11 @@ def check_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    wrong = [f"{k} {list(state[k].shape)} != {list(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    wrong = [
+        f"{k} {list(state[k].shape)} != {list(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
     problems = []
     for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong)):
         if items:
@@ -86,7 +92,9 @@ def check_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -
         raise CheckpointError(f"{source} does not fit this model: " + "; ".join(problems))
 
 
-def load_weights(model: nn.Module, path: str | Path, model_name: str | None = None, prefer: str = "ema") -> dict[str, Any]:
+def load_weights(
+    model: nn.Module, path: str | Path, model_name: str | None = None, prefer: str = "ema"
+) -> dict[str, Any]:
     """Load weights into ``model`` from a weight file, a checkpoint (``.json``/``.safetensors``) or a run folder.
 
     A checkpoint holds model and EMA weights; ``prefer`` picks which (the EMA model is the one the
@@ -100,7 +108,9 @@ def load_weights(model: nn.Module, path: str | Path, model_name: str | None = No
         elif pointer.is_file():
             p = pointer
         else:
-            raise CheckpointError(f"weights {path}: folder holds neither {CKPT_DIR}/last.json nor ema.safetensors")
+            raise CheckpointError(
+                f"weights {path}: folder holds neither {CKPT_DIR}/last.json nor ema.safetensors"
+            )
     if p.suffix == ".json":
         side = read_sidecar(p)
         p = p.parent / side["weights"]
@@ -114,8 +124,12 @@ def load_weights(model: nn.Module, path: str | Path, model_name: str | None = No
         tensors = {k[len(which) + 1 :]: v for k, v in tensors.items() if k.startswith(which + ".")}
     check_state(model, tensors, f"weights {p}")
     model.load_state_dict(tensors)
-    return {"path": str(p), "model": saved_name, "iteration": int(meta["iteration"]) if "iteration" in meta else None,
-            "which": which}
+    return {
+        "path": str(p),
+        "model": saved_name,
+        "iteration": int(meta["iteration"]) if "iteration" in meta else None,
+        "which": which,
+    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -141,8 +141,10 @@ def check_output_file(path: str | os.PathLike | None, option: str) -> None:
     try:
         check_output_dir(p.parent, option)
     except UsageError:
-        raise UsageError(f"{option} {path}: its folder {p.parent} cannot be created (a file is in the way "
-                         "or no permission)") from None
+        raise UsageError(
+            f"{option} {path}: its folder {p.parent} cannot be created (a file is in the way "
+            "or no permission)"
+        ) from None
 
 
 def resolve_device(name: str | None = "auto", local_rank: int | None = None):
@@ -162,8 +164,10 @@ def resolve_device(name: str | None = "auto", local_rank: int | None = None):
         raise UsageError(f"device {name!r} is not cpu, cuda, cuda:N or auto") from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise UsageError(f"device {name!r}: CUDA is not available here (torch {torch.__version__}, "
-                             f"built for CUDA {torch.version.cuda or 'none'}); use --device cpu")
+            raise UsageError(
+                f"device {name!r}: CUDA is not available here (torch {torch.__version__}, "
+                f"built for CUDA {torch.version.cuda or 'none'}); use --device cpu"
+            )
         if dev.index is None:
             dev = torch.device("cuda", torch.cuda.current_device() if local_rank is None else local_rank)
         if dev.index >= torch.cuda.device_count():
@@ -208,7 +212,9 @@ def progress(iterable: Iterable, desc: str = "", total: int | None = None, **kwa
     from tqdm.auto import tqdm
 
     disable = kwargs.pop("disable", False) or bool(os.environ.get("EAPBENCH_NO_PROGRESS"))
-    return iter(tqdm(iterable, desc=desc, total=total, disable=disable, leave=False, dynamic_ncols=True, **kwargs))
+    return iter(
+        tqdm(iterable, desc=desc, total=total, disable=disable, leave=False, dynamic_ncols=True, **kwargs)
+    )
 
 
 def resolve_model_names(patterns: str | Iterable[str]) -> list[str]:

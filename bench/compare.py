@@ -37,9 +37,15 @@ from bench.results import ResultsStore
 DEFAULT_AGAINST = "eapnet-standard,eapnet-lightweight,ahdr"
 
 COLUMNS = [
-    ("model", "model"), ("role", "role"), ("gmaccs", "MAccs (G) at 1900x1060"), ("params_k", "Params (k)"),
-    ("runtime_s", "Runtime (s), median"), ("psnr", "PSNR (dB)"), ("psnr_mu", "PSNR-µ (dB)"),
-    ("weights", "weights"), ("note", "note"),
+    ("model", "model"),
+    ("role", "role"),
+    ("gmaccs", "MAccs (G) at 1900x1060"),
+    ("params_k", "Params (k)"),
+    ("runtime_s", "Runtime (s), median"),
+    ("psnr", "PSNR (dB)"),
+    ("psnr_mu", "PSNR-µ (dB)"),
+    ("weights", "weights"),
+    ("note", "note"),
 ]
 
 
@@ -94,9 +100,18 @@ def compare(
             row["cached"] += ["profile"] if hit else []
         else:
             notes.append(f"profile failed: {err}")
-        tim, hit, err = measure.safe(measure.time, store, model, fac, device=dev, size=plan["size"],
-                                     pad_from=plan["pad_from"], warmup=plan["warmup"], repeat=plan["repeat"],
-                                     force=force)
+        tim, hit, err = measure.safe(
+            measure.time,
+            store,
+            model,
+            fac,
+            device=dev,
+            size=plan["size"],
+            pad_from=plan["pad_from"],
+            warmup=plan["warmup"],
+            repeat=plan["repeat"],
+            force=force,
+        )
         if tim and tim.get("status", "ok") == "ok":
             row["runtime_s"] = tim["median_s"]
             row["device_name"] = tim.get("device_name")
@@ -106,8 +121,17 @@ def compare(
         if data is not None:
             ok, why = _evaluable(model, fac, wts)
             if ok:
-                ev, hit, err = measure.safe(measure.evaluate, store, model, fac, data=data, weights=wts, ids=ids,
-                                            device=dev, force=force)
+                ev, hit, err = measure.safe(
+                    measure.evaluate,
+                    store,
+                    model,
+                    fac,
+                    data=data,
+                    weights=wts,
+                    ids=ids,
+                    device=dev,
+                    force=force,
+                )
                 if ev:
                     row["psnr"], row["psnr_mu"] = ev["psnr"], ev["psnr_mu"]
                     row["n_images"], row["weights"] = ev["n_images"], ev.get("weights")
@@ -120,11 +144,17 @@ def compare(
         rows.append(row)
 
     settings = {
-        "variant": variant, "device": dev, "device_name": next((r.get("device_name") for r in rows
-                                                                if r.get("device_name")), dev),
-        "time_size": format_size(*plan["size"]), "pad_from": format_size(*plan["pad_from"]) if plan["pad_from"] else None,
-        "warmup": plan["warmup"], "repeat": plan["repeat"], "profile_size": "1900x1060", "convention": "ntire",
-        "data": str(data) if data is not None else None, "ids": len(ids) if ids else None,
+        "variant": variant,
+        "device": dev,
+        "device_name": next((r.get("device_name") for r in rows if r.get("device_name")), dev),
+        "time_size": format_size(*plan["size"]),
+        "pad_from": format_size(*plan["pad_from"]) if plan["pad_from"] else None,
+        "warmup": plan["warmup"],
+        "repeat": plan["repeat"],
+        "profile_size": "1900x1060",
+        "convention": "ntire",
+        "data": str(data) if data is not None else None,
+        "ids": len(ids) if ids else None,
     }
     files = write_comparison(rows, settings, out_dir, plots=plots)
     return {"rows": rows, "settings": settings, "files": files}
@@ -135,22 +165,39 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def table_cells(row: dict) -> list[str]:
-    return [row["model"], row["role"], _fmt(row.get("gmaccs"), ".2f"), _fmt(row.get("params_k"), ".2f"),
-            _fmt(row.get("runtime_s"), ".4f"), _fmt(row.get("psnr"), ".3f"), _fmt(row.get("psnr_mu"), ".3f"),
-            row.get("weights") or "–", row.get("note") or ""]
+    return [
+        row["model"],
+        row["role"],
+        _fmt(row.get("gmaccs"), ".2f"),
+        _fmt(row.get("params_k"), ".2f"),
+        _fmt(row.get("runtime_s"), ".4f"),
+        _fmt(row.get("psnr"), ".3f"),
+        _fmt(row.get("psnr_mu"), ".3f"),
+        row.get("weights") or "–",
+        row.get("note") or "",
+    ]
 
 
 def render_markdown(rows: list[dict], settings: dict) -> str:
-    lines = [f"# Comparison: {settings['variant']}", "",
-             "All numbers measured by this suite with identical settings for every row:", "",
-             f"- MAccs and parameters: {settings['profile_size']}, NTIRE counting rules (torchinfo 1.6)",
-             f"- runtime: {settings['device_name']} ({settings['device']}), eager fp32, {settings['time_size']}"
-             + (f" padded from {settings['pad_from']}" if settings["pad_from"] else "")
-             + f", median of {settings['repeat']} after {settings['warmup']} warm-up",
-             f"- accuracy: {settings['data'] or 'not evaluated (no --data)'}", "",
-             "| " + " | ".join(label for _, label in COLUMNS) + " |",
-             "|" + "|".join("---:" if k in ("gmaccs", "params_k", "runtime_s", "psnr", "psnr_mu") else "---"
-                            for k, _ in COLUMNS) + "|"]
+    lines = [
+        f"# Comparison: {settings['variant']}",
+        "",
+        "All numbers measured by this suite with identical settings for every row:",
+        "",
+        f"- MAccs and parameters: {settings['profile_size']}, NTIRE counting rules (torchinfo 1.6)",
+        f"- runtime: {settings['device_name']} ({settings['device']}), eager fp32, {settings['time_size']}"
+        + (f" padded from {settings['pad_from']}" if settings["pad_from"] else "")
+        + f", median of {settings['repeat']} after {settings['warmup']} warm-up",
+        f"- accuracy: {settings['data'] or 'not evaluated (no --data)'}",
+        "",
+        "| " + " | ".join(label for _, label in COLUMNS) + " |",
+        "|"
+        + "|".join(
+            "---:" if k in ("gmaccs", "params_k", "runtime_s", "psnr", "psnr_mu") else "---"
+            for k, _ in COLUMNS
+        )
+        + "|",
+    ]
     for row in rows:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in table_cells(row)) + " |")
     return "\n".join(lines) + "\n"
@@ -168,7 +215,9 @@ def render_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def write_comparison(rows: list[dict], settings: dict, out_dir: str | os.PathLike, plots: bool = True) -> list[str]:
+def write_comparison(
+    rows: list[dict], settings: dict, out_dir: str | os.PathLike, plots: bool = True
+) -> list[str]:
     out = Path(out_dir)
     stem = out / ("compare_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", rows[0]["model"]))
     files = [
@@ -180,22 +229,49 @@ def write_comparison(rows: list[dict], settings: dict, out_dir: str | os.PathLik
         from bench.plots import MEASURED_STYLE, VARIANT_STYLE, scatter_plot
 
         # Accuracy when it was measured, otherwise runtime: the front that this comparison can draw.
-        metric, label = ("psnr_mu", "PSNR-µ (dB)") if any(r.get("psnr_mu") is not None for r in rows) \
+        metric, label = (
+            ("psnr_mu", "PSNR-µ (dB)")
+            if any(r.get("psnr_mu") is not None for r in rows)
             else ("runtime_s", "Runtime (s)")
-        def points(variant: bool) -> list[dict]:
-            return [{"label": r["model"], "x": r.get("gmaccs"), "y": r.get(metric)} for r in rows
-                    if (r["role"] == "variant") == variant]
+        )
 
-        series = [{**VARIANT_STYLE, "label": "variant", "points": points(True)},
-                  {**MEASURED_STYLE, "label": "baselines", "points": points(False)}]
+        def points(variant: bool) -> list[dict]:
+            return [
+                {"label": r["model"], "x": r.get("gmaccs"), "y": r.get(metric)}
+                for r in rows
+                if (r["role"] == "variant") == variant
+            ]
+
+        series = [
+            {**VARIANT_STYLE, "label": "variant", "points": points(True)},
+            {**MEASURED_STYLE, "label": "baselines", "points": points(False)},
+        ]
         # Parameter-free references have 0 MAccs, off a log axis: drawn as horizontal lines.
-        references = [(f"reference: {r['model']}", r[metric]) for r in rows
-                      if not r.get("gmaccs") and r.get(metric) is not None]
-        sub = settings["data"] if metric == "psnr_mu" else f"{settings['device_name']}, {settings['time_size']}"
+        references = [
+            (f"reference: {r['model']}", r[metric])
+            for r in rows
+            if not r.get("gmaccs") and r.get(metric) is not None
+        ]
+        sub = (
+            settings["data"] if metric == "psnr_mu" else f"{settings['device_name']}, {settings['time_size']}"
+        )
         # Every row was measured with the same settings, so one front spans variant and baselines; it is
         # drawn for accuracy (higher is better) only.
-        panel = {"series": series, "ylabel": f"{label}, measured", "logy": metric == "runtime_s",
-                 "title": f"measured: {sub}", "hlines": references, "joint_front": metric == "psnr_mu"}
-        files += [str(p) for p in scatter_plot([panel], Path(str(stem) + "_front"), "MAccs (G) at 1900x1060, log scale",
-                                               f"{rows[0]['model']} vs baselines")]
+        panel = {
+            "series": series,
+            "ylabel": f"{label}, measured",
+            "logy": metric == "runtime_s",
+            "title": f"measured: {sub}",
+            "hlines": references,
+            "joint_front": metric == "psnr_mu",
+        }
+        files += [
+            str(p)
+            for p in scatter_plot(
+                [panel],
+                Path(str(stem) + "_front"),
+                "MAccs (G) at 1900x1060, log scale",
+                f"{rows[0]['model']} vs baselines",
+            )
+        ]
     return files

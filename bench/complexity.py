@@ -152,7 +152,9 @@ FREE_OPS = frozenset(
 )
 
 
-_ACTIVATION_OPS = frozenset({"relu", "leaky_relu", "hardtanh", "elu", "gelu", "prelu", "_prelu_kernel", "silu"})
+_ACTIVATION_OPS = frozenset(
+    {"relu", "leaky_relu", "hardtanh", "elu", "gelu", "prelu", "_prelu_kernel", "silu"}
+)
 _ACTIVATION_MODULES = frozenset({"ReLU", "LeakyReLU", "PReLU", "ELU", "ReLU6", "GELU"})
 # Activations that ptflops prices when called as functions (it patches F.relu & co., not F.leaky_relu).
 _PATCHED_ACTIVATIONS = frozenset({"relu", "elu", "gelu", "prelu", "_prelu_kernel", "silu"})
@@ -185,7 +187,11 @@ def _upsample_shape(x: Tensor, output_size: Sequence[int] | None, *args: Any, **
     if output_size is None:  # the .vec overload with scale factors
         scales = args[1]
         output_size = [math.floor(n * f) for n, f in zip(x.shape[2:], scales, strict=True)]
-    fmt = torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() else torch.contiguous_format
+    fmt = (
+        torch.channels_last
+        if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        else torch.contiguous_format
+    )
     return torch.empty((*x.shape[:2], *output_size), dtype=x.dtype, device=x.device, memory_format=fmt)
 
 
@@ -416,7 +422,9 @@ class _OpRecorder(TorchDispatchMode):
                 self.parts["conv_bias"] += cost.elementwise
                 if name == "convolution" and bool(args[6]):  # transposed: torchinfo prices it on its output
                     x, w = args[0], args[1]
-                    self.parts["transposed_extra"] += x.shape[0] * w.numel() * (_numel(first.shape[2:]) - _numel(x.shape[2:]))
+                    self.parts["transposed_extra"] += (
+                        x.shape[0] * w.numel() * (_numel(first.shape[2:]) - _numel(x.shape[2:]))
+                    )
             else:
                 self.parts["conv_functional"] += linear
         elif cost.kind == "interp":
@@ -462,9 +470,14 @@ def _meta_state(model: nn.Module, dtype: torch.dtype) -> dict[str, Tensor]:
     """Meta stand-ins for the model's parameters and buffers (tied tensors stay tied)."""
     by_id: dict[int, Tensor] = {}
     state = {}
-    for name, t in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]:
+    for name, t in [
+        *model.named_parameters(remove_duplicate=False),
+        *model.named_buffers(remove_duplicate=False),
+    ]:
         if id(t) not in by_id:
-            by_id[id(t)] = torch.empty(t.shape, dtype=dtype if t.is_floating_point() else t.dtype, device="meta")
+            by_id[id(t)] = torch.empty(
+                t.shape, dtype=dtype if t.is_floating_point() else t.dtype, device="meta"
+            )
         state[name] = by_id[id(t)]
     return state
 
@@ -555,7 +568,9 @@ def count(
     used_names = {name_of_key[k] for k in rec.touched if k in name_of_key}
     param_names = {n for n, _ in model.named_parameters()}
     params_used = sum(state[n].numel() for n in used_names & param_names)
-    weight_bytes = sum(t.untyped_storage().nbytes() for t in {_storage_key(t): t for t in state.values()}.values())
+    weight_bytes = sum(
+        t.untyped_storage().nbytes() for t in {_storage_key(t): t for t in state.values()}.values()
+    )
     input_bytes = sum(x.untyped_storage().nbytes() for x in inputs)
 
     ntire_by_module: dict[str, int] = defaultdict(int)
@@ -719,7 +734,11 @@ def run_tool(tool: str, model: nn.Module, inputs: tuple[Tensor, ...]) -> dict[st
         if tool == "fvcore":
             from fvcore.nn import FlopCountAnalysis
 
-            a = FlopCountAnalysis(model, inputs).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            a = (
+                FlopCountAnalysis(model, inputs)
+                .unsupported_ops_warnings(False)
+                .uncalled_modules_warnings(False)
+            )
             by_op = {k: int(v) for k, v in a.by_operator().items()}
             return {"maccs": int(a.total()), "params": None, "by_op": by_op}
         if tool == "thop":
@@ -733,7 +752,9 @@ def run_tool(tool: str, model: nn.Module, inputs: tuple[Tensor, ...]) -> dict[st
             macs, params = get_model_complexity_info(
                 model,
                 tuple(inputs[0].shape[1:]),
-                input_constructor=lambda _shape: {"ldrs": inputs[0], "ev": inputs[1]} if len(inputs) == 2 else {},
+                input_constructor=lambda _shape: (
+                    {"ldrs": inputs[0], "ev": inputs[1]} if len(inputs) == 2 else {}
+                ),
                 as_strings=False,
                 print_per_layer_stat=False,
                 verbose=False,
@@ -756,7 +777,11 @@ TOOL_RULES: dict[str, list[tuple[str, int, str]]] = {
     "fvcore": [
         ("deform_conv", -1, "does not know torchvision::deform_conv2d (counts it 0)"),
         ("interp_maccs", +1, "counts bilinear interpolation (4 per output element)"),
-        ("norm_fvcore", +1, "counts normalisation layers (5 per element for group/layer norm, 2 for batch norm)"),
+        (
+            "norm_fvcore",
+            +1,
+            "counts normalisation layers (5 per element for group/layer norm, 2 for batch norm)",
+        ),
     ],
     "thop": [
         ("conv_functional", -1, "misses functional convs (module hooks only)"),
@@ -766,7 +791,11 @@ TOOL_RULES: dict[str, list[tuple[str, int, str]]] = {
     "ptflops": [
         ("conv_functional", -1, "misses functional convs (module hooks only)"),
         ("conv_bias", +1, "counts conv bias (one add per output element)"),
-        ("deform_ptflops_extra", +1, "adds 24 (25 with a mask) per kernel tap and output position of deformable convs"),
+        (
+            "deform_ptflops_extra",
+            +1,
+            "adds 24 (25 with a mask) per kernel tap and output position of deformable convs",
+        ),
         ("act_module", +1, "counts one op per element of activation modules (ReLU, LeakyReLU, ...)"),
         ("act_functional", +1, "counts F.relu & co. (not F.leaky_relu) per element, inside nn.ReLU again"),
         ("interp_outputs", +1, "counts one op per interpolated output element"),
@@ -794,7 +823,9 @@ def _explain_tool(tool: str, parts: dict[str, int]) -> tuple[int, list[dict[str,
     return expected, terms
 
 
-def cross_check(model: str | nn.Module, width: int = 64, height: int = 64, tools: Sequence[str] = TOOLS) -> dict[str, Any]:
+def cross_check(
+    model: str | nn.Module, width: int = 64, height: int = 64, tools: Sequence[str] = TOOLS
+) -> dict[str, Any]:
     """Run torchinfo, fvcore, thop and ptflops on ``model`` at a small size next to our two conventions.
 
     Returns ``{model, width, height, ours: {ntire, true, conv}, tools: [{tool, maccs, params,

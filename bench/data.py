@@ -73,7 +73,12 @@ def png_header(path: str | os.PathLike) -> dict[str, Any]:
         fh.seek(-12, os.SEEK_END)
         if fh.read(12)[4:8] != b"IEND":
             raise ValueError("truncated PNG (no IEND chunk at the end)")
-    return {"width": width, "height": height, "bit_depth": depth, "color": _PNG_COLOR.get(color, f"type {color}")}
+    return {
+        "width": width,
+        "height": height,
+        "bit_depth": depth,
+        "color": _PNG_COLOR.get(color, f"type {color}"),
+    }
 
 
 def read_exposures(path: str | os.PathLike) -> np.ndarray:
@@ -156,7 +161,9 @@ def _scan(root: str | os.PathLike, ids: list[str] | None, require_gt: bool) -> l
     if ids is None:
         ids = _discover_ids(r)
         if not ids:
-            raise DatasetError(f"data set folder {r} holds no NTIRE samples (XXXX_short.png, XXXX_medium.png, ...)")
+            raise DatasetError(
+                f"data set folder {r} holds no NTIRE samples (XXXX_short.png, XXXX_medium.png, ...)"
+            )
     else:
         ids = [str(i) for i in ids]
         if not ids:
@@ -172,12 +179,16 @@ def _scan(root: str | os.PathLike, ids: list[str] | None, require_gt: bool) -> l
         more = len(problems) - len(shown)
         tail = f"\n  ... and {more} more" if more else ""
         raise DatasetError(
-            f"data set {r}: {len(problems)} problem(s) in {len(ids)} sample(s):\n  " + "\n  ".join(shown) + tail
+            f"data set {r}: {len(problems)} problem(s) in {len(ids)} sample(s):\n  "
+            + "\n  ".join(shown)
+            + tail
         )
     return infos
 
 
-def scan_dataset(root: str | os.PathLike, ids: list[str] | None = None, require_gt: bool = False) -> list[str]:
+def scan_dataset(
+    root: str | os.PathLike, ids: list[str] | None = None, require_gt: bool = False
+) -> list[str]:
     """Validate the samples of ``root`` (all, or ``ids``) and return their ids; raises :class:`DatasetError`.
 
     Checks: every member file present (GT and alignratio both or neither; both when ``require_gt``),
@@ -207,7 +218,11 @@ def load_raw(root: str | os.PathLike, sid: str) -> dict[str, Any]:
     paths = member_paths(root, sid)
     frames = [_imread(paths[name])[..., ::-1] for name in LDR_NAMES]  # OpenCV reads BGR
     exposures = read_exposures(paths["exposures"])
-    out: dict[str, Any] = {"id": sid, "ldr8": np.stack(frames), "ev": (exposures - exposures[1]).astype(np.float32)}
+    out: dict[str, Any] = {
+        "id": sid,
+        "ldr8": np.stack(frames),
+        "ev": (exposures - exposures[1]).astype(np.float32),
+    }
     if paths["gt"].is_file():
         out["gt16"] = np.ascontiguousarray(_imread(paths["gt"])[..., ::-1])
         out["ratio"] = read_alignratio(paths["alignratio"])
@@ -244,7 +259,9 @@ class NTIREDataset(Dataset):
     ``ev`` float32 [3] relative to the medium frame, and ``gt`` float32 [3,H,W] only when the
     sample has a ground truth (the key is absent otherwise)."""
 
-    def __init__(self, root: str | os.PathLike, ids: list[str] | None = None, require_gt: bool = False) -> None:
+    def __init__(
+        self, root: str | os.PathLike, ids: list[str] | None = None, require_gt: bool = False
+    ) -> None:
         self.root = Path(root)
         self.infos = _scan(self.root, ids, require_gt)
         self.ids = [info["id"] for info in self.infos]
@@ -284,7 +301,9 @@ class PatchDataset(Dataset):
         self.ids = [info["id"] for info in infos]
         small = [f"{i['id']} ({i['size'][0]}x{i['size'][1]})" for i in infos if min(i["size"]) < patch]
         if small:
-            raise DatasetError(f"data set {self.root}: images smaller than the {patch}px patch: {', '.join(small)}")
+            raise DatasetError(
+                f"data set {self.root}: images smaller than the {patch}px patch: {', '.join(small)}"
+            )
         self.index: list[tuple[int, int, int]] = []
         for n, info in enumerate(infos):
             width, height = info["size"]

@@ -57,7 +57,9 @@ def check_tiling(tile: int | None, overlap: int | None) -> None:
         raise UsageError(f"--overlap {overlap} must be at least 0 and less than --tile {tile}")
 
 
-def predict(model: nn.Module, ldrs: Tensor, ev: Tensor, tile: int | None = None, overlap: int | None = None) -> Tensor:
+def predict(
+    model: nn.Module, ldrs: Tensor, ev: Tensor, tile: int | None = None, overlap: int | None = None
+) -> Tensor:
     """The model's output ``[B,3,H,W]``; with ``tile``, computed on overlapping ``tile x tile`` windows.
 
     Each window contributes only its centre: a margin of ``overlap // 2`` pixels is dropped on
@@ -134,8 +136,9 @@ def evaluate_module(
     mine = list(range(ctx.rank, len(dataset), ctx.world))  # this rank's shard
     was_training = model.training
     model.to(dev).eval()
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, mine), batch_size=None, shuffle=False,
-                                         num_workers=workers)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(dataset, mine), batch_size=None, shuffle=False, num_workers=workers
+    )
     records: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     show = show_progress and ctx.is_main
@@ -151,7 +154,11 @@ def evaluate_module(
         if "gt" in item:
             rec = score_image(pred, item["gt"], roundtrip=roundtrip16, image_id=item["id"])
         else:  # a test input: only predicted (and saved)
-            rec = {"id": item["id"]} if finite else {"id": item["id"], "error": "prediction holds NaN or inf values"}
+            rec = (
+                {"id": item["id"]}
+                if finite
+                else {"id": item["id"], "error": "prediction holds NaN or inf values"}
+            )
         records.append({**rec, "finite": finite})
     model.train(was_training)
 
@@ -179,8 +186,13 @@ def evaluate_module(
         "world_size": ctx.world,
         "saved_to": str(save_predictions) if save_predictions is not None else None,
         "per_image": [
-            {"id": r["id"], "psnr": r.get("psnr"), "psnr_mu": r.get("psnr_mu"), "finite": r["finite"],
-             **({"error": r["error"]} if "error" in r else {})}
+            {
+                "id": r["id"],
+                "psnr": r.get("psnr"),
+                "psnr_mu": r.get("psnr_mu"),
+                "finite": r["finite"],
+                **({"error": r["error"]} if "error" in r else {}),
+            }
             for r in gathered
         ],
     }

@@ -48,8 +48,12 @@ def ensure_data(folder: str | os.PathLike, n: int, size: tuple[int, int], seed: 
     if manifest.is_file():
         try:
             info = json.loads(manifest.read_text())
-            if (info.get("kind"), info.get("seed"), info.get("size"), len(info.get("samples", []))) == \
-                    ("synthetic", seed, format_size(*size), n):
+            if (info.get("kind"), info.get("seed"), info.get("size"), len(info.get("samples", []))) == (
+                "synthetic",
+                seed,
+                format_size(*size),
+                n,
+            ):
                 return out
         except (OSError, ValueError):
             pass  # unreadable manifest: regenerate
@@ -69,8 +73,11 @@ def evaluated_models(names: list[str]) -> list[str]:
     """Parameter-free references and models whose shipped weights are on disk (aliases share results)."""
     from models.registry import model_info
 
-    return [n for n in names if not model_info(n).alias_of
-            and (not model_info(n).trainable or measure.default_weights(n))]
+    return [
+        n
+        for n in names
+        if not model_info(n).alias_of and (not model_info(n).trainable or measure.default_weights(n))
+    ]
 
 
 def run_main_job(
@@ -94,8 +101,12 @@ def run_main_job(
     names = resolve_model_names(models)
     dev = str(resolve_device(device))
     if quick:
-        plan = measure.timing_plan(dev, time_size or QUICK_TIME_PLAN["size"], QUICK_TIME_PLAN["warmup"],
-                                   repeat or QUICK_TIME_PLAN["repeat"])
+        plan = measure.timing_plan(
+            dev,
+            time_size or QUICK_TIME_PLAN["size"],
+            QUICK_TIME_PLAN["warmup"],
+            repeat or QUICK_TIME_PLAN["repeat"],
+        )
     else:
         plan = measure.timing_plan(dev, time_size, None, repeat)
     data_plan = QUICK_DATA_PLAN if quick else DATA_PLAN
@@ -116,29 +127,54 @@ def run_main_job(
 
         to_time = timed_models(names)
         pad = f" padded from {format_size(*plan['pad_from'])}" if plan["pad_from"] else ""
-        _log(f"[2/4] timing {len(to_time)} EAPNet models on {dev} at {format_size(*plan['size'])}{pad}, "
-             f"{plan['warmup']} warm-up + {plan['repeat']} timed forwards")
+        _log(
+            f"[2/4] timing {len(to_time)} EAPNet models on {dev} at {format_size(*plan['size'])}{pad}, "
+            f"{plan['warmup']} warm-up + {plan['repeat']} timed forwards"
+        )
         for name in progress(to_time, desc="time"):
-            rec, hit, err = measure.safe(measure.time, store, name, device=dev, size=plan["size"],
-                                         pad_from=plan["pad_from"], warmup=plan["warmup"], repeat=plan["repeat"],
-                                         force=force)
+            rec, hit, err = measure.safe(
+                measure.time,
+                store,
+                name,
+                device=dev,
+                size=plan["size"],
+                pad_from=plan["pad_from"],
+                warmup=plan["warmup"],
+                repeat=plan["repeat"],
+                force=force,
+            )
             if rec is not None and rec.get("status", "ok") != "ok":
                 rec, err = None, rec.get("error") or rec.get("status")
             note("time", name, rec, hit, err)
 
         to_eval = evaluated_models(names)
-        data_dir = Path(data) if data else ensure_data(Path(out) / "_data" if quick else DEFAULT_DATA,
-                                                        **data_plan)
+        data_dir = (
+            Path(data) if data else ensure_data(Path(out) / "_data" if quick else DEFAULT_DATA, **data_plan)
+        )
         _log(f"[3/4] evaluating {len(to_eval)} models ({', '.join(to_eval) or 'none'}) on {data_dir}")
         for name in progress(to_eval, desc="eval"):
-            note("eval", name, *measure.safe(measure.evaluate, store, name, data=data_dir, device=dev, force=force))
+            note(
+                "eval",
+                name,
+                *measure.safe(measure.evaluate, store, name, data=data_dir, device=dev, force=force),
+            )
 
         _log(f"[4/4] rendering the report into {out}")
         rows = store.query(latest_only=True)
     report = write_report(rows, out, plots=plots, db_path=str(db))
     return {
-        "summary": report["summary"], "report": report, "failures": failures, "counts": counts,
-        "settings": {"device": dev, "time_size": format_size(*plan["size"]), "warmup": plan["warmup"],
-                     "repeat": plan["repeat"], "data": str(data_dir), "db": str(db), "quick": quick},
+        "summary": report["summary"],
+        "report": report,
+        "failures": failures,
+        "counts": counts,
+        "settings": {
+            "device": dev,
+            "time_size": format_size(*plan["size"]),
+            "warmup": plan["warmup"],
+            "repeat": plan["repeat"],
+            "data": str(data_dir),
+            "db": str(db),
+            "quick": quick,
+        },
         "seconds": time.perf_counter() - t0,
     }

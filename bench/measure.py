@@ -70,7 +70,11 @@ def weights_digest(weights: str | None) -> str | None:
     p = Path(weights)
     try:
         if p.is_dir():
-            p = p / "ema.safetensors" if (p / "ema.safetensors").is_file() else p / "checkpoints" / "last.json"
+            p = (
+                p / "ema.safetensors"
+                if (p / "ema.safetensors").is_file()
+                else p / "checkpoints" / "last.json"
+            )
         if p.suffix == ".json":
             from bench.checkpoint import read_sidecar
 
@@ -93,16 +97,25 @@ def profile(
     """The complexity record at ``size`` (meta tensors: no memory, no compute); ``(record, from_cache)``."""
     from bench import complexity
 
-    settings: dict[str, Any] = {"size": format_size(*size), "convention": convention, "dtype": dtype, "batch": 1}
+    settings: dict[str, Any] = {
+        "size": format_size(*size),
+        "convention": convention,
+        "dtype": dtype,
+        "batch": 1,
+    }
     if per_layer:  # the per-layer table makes a larger record; a plain run keeps the plain key
         settings["per_layer"] = True
 
     def compute() -> dict:
         if factory is None:
-            return complexity.profile(name, size[0], size[1], convention=convention, dtype=dtype, per_layer=per_layer)
+            return complexity.profile(
+                name, size[0], size[1], convention=convention, dtype=dtype, per_layer=per_layer
+            )
         with torch.device("meta"):
             model = factory()
-        record = complexity.profile(model, size[0], size[1], convention=convention, dtype=dtype, per_layer=per_layer)
+        record = complexity.profile(
+            model, size[0], size[1], convention=convention, dtype=dtype, per_layer=per_layer
+        )
         record["model"] = name
         return record
 
@@ -159,16 +172,35 @@ def time(
         model: str | nn.Module = name if factory is None else factory()
         if isinstance(model, nn.Module):
             model.eapbench_name = name  # type: ignore[attr-defined]
-        return timing.time_model(model, device=str(dev), backend=backend, precision=precision, size=size,
-                                 pad_from=pad_from, batch=batch, warmup=warmup, repeat=repeat, threads=threads,
-                                 channels_last=channels_last, cuda_graphs=cuda_graphs, compile_mode=compile_mode,
-                                 weights=weights, scene=scene, memory=memory, max_rel_error=max_rel_error,
-                                 profile=profile)
+        return timing.time_model(
+            model,
+            device=str(dev),
+            backend=backend,
+            precision=precision,
+            size=size,
+            pad_from=pad_from,
+            batch=batch,
+            warmup=warmup,
+            repeat=repeat,
+            threads=threads,
+            channels_last=channels_last,
+            cuda_graphs=cuda_graphs,
+            compile_mode=compile_mode,
+            weights=weights,
+            scene=scene,
+            memory=memory,
+            max_rel_error=max_rel_error,
+            profile=profile,
+        )
 
     record, hit = cached(store, "time", name, config_hash(name, factory), settings, compute, force)
     if hit and profile is not None:
-        record = {**record, **roofline_fields(profile, record["device_name"], precision, record["median_s"],
-                                              tf32=bool(record.get("tf32")))}
+        record = {
+            **record,
+            **roofline_fields(
+                profile, record["device_name"], precision, record["median_s"], tf32=bool(record.get("tf32"))
+            ),
+        }
     return record, hit
 
 
@@ -210,23 +242,49 @@ def evaluate(
 
     weights = weights or default_weights(name)
     settings = {
-        "data": str(Path(data).resolve()), "data_fingerprint": dataset_fingerprint(data, ids),
-        "ids": ids, "weights": weights_digest(weights), "device": _device_type(device),
-        "roundtrip16": roundtrip16, "tile": tile, "overlap": overlap,
+        "data": str(Path(data).resolve()),
+        "data_fingerprint": dataset_fingerprint(data, ids),
+        "ids": ids,
+        "weights": weights_digest(weights),
+        "device": _device_type(device),
+        "roundtrip16": roundtrip16,
+        "tile": tile,
+        "overlap": overlap,
     }
 
     def compute() -> dict:
         model = _factory(name, factory)()
         loaded = ev.resolve_weights(model, name, weights, registered=is_model(name) and factory is None)
-        return ev.evaluate_module(model, data, ids, name=name, weights=loaded, device=device,
-                                  roundtrip16=roundtrip16, tile=tile, overlap=overlap,
-                                  save_predictions=save_predictions, workers=workers, distributed=distributed)
+        return ev.evaluate_module(
+            model,
+            data,
+            ids,
+            name=name,
+            weights=loaded,
+            device=device,
+            roundtrip16=roundtrip16,
+            tile=tile,
+            overlap=overlap,
+            save_predictions=save_predictions,
+            workers=workers,
+            distributed=distributed,
+        )
 
-    return cached(store, "eval", name, config_hash(name, factory), settings, compute,
-                  force or save_predictions is not None, write=D.is_main_process() or not distributed)
+    return cached(
+        store,
+        "eval",
+        name,
+        config_hash(name, factory),
+        settings,
+        compute,
+        force or save_predictions is not None,
+        write=D.is_main_process() or not distributed,
+    )
 
 
-def safe(fn: Callable[..., tuple[dict, bool]], *args: Any, **kwargs: Any) -> tuple[dict | None, bool, str | None]:
+def safe(
+    fn: Callable[..., tuple[dict, bool]], *args: Any, **kwargs: Any
+) -> tuple[dict | None, bool, str | None]:
     """Run one measurement; a failure of one model becomes ``(None, False, message)``, not a crash of the job.
 
     Usage errors (bad paths, bad sizes) still propagate: they are the user's to fix.
@@ -250,8 +308,9 @@ GPU_PLAN = {"size": (1920, 1080), "pad_from": NTIRE_SIZE, "warmup": 10, "repeat"
 CPU_PLAN = {"size": (640, 360), "pad_from": None, "warmup": 1, "repeat": 5}
 
 
-def timing_plan(device: str, size: tuple[int, int] | None = None, warmup: int | None = None,
-                repeat: int | None = None) -> dict[str, Any]:
+def timing_plan(
+    device: str, size: tuple[int, int] | None = None, warmup: int | None = None, repeat: int | None = None
+) -> dict[str, Any]:
     """Size, padding, warm-up and repeats for ``device``; explicit values win."""
     plan = dict(GPU_PLAN if device.startswith("cuda") else CPU_PLAN)
     if size is not None:

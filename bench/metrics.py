@@ -62,7 +62,9 @@ def to_hwc(img: Any) -> np.ndarray:
 def _pair(pred: Any, gt: Any) -> tuple[np.ndarray, np.ndarray]:
     p, g = to_hwc(pred), to_hwc(gt)
     if p.shape != g.shape:
-        raise ValueError(f"prediction shape {p.shape} differs from ground-truth shape {g.shape} (both as HxWx3)")
+        raise ValueError(
+            f"prediction shape {p.shape} differs from ground-truth shape {g.shape} (both as HxWx3)"
+        )
     if not np.isfinite(g).all():
         raise NonFiniteError("ground truth holds NaN or inf values")
     if not np.isfinite(p).all():
@@ -84,7 +86,9 @@ def psnr(pred: Any, gt: Any) -> float:
 def _psnr_l(p: np.ndarray, g: np.ndarray) -> float:
     peak = g.max()
     if peak <= 0:
-        raise UnscorableError("ground truth is all zeros or negative: PSNR normalisation by max(gt) is undefined")
+        raise UnscorableError(
+            "ground truth is all zeros or negative: PSNR normalisation by max(gt) is undefined"
+        )
     return _psnr_peak1(g / peak, p / peak)
 
 

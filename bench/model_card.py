@@ -20,9 +20,20 @@ from typing import Any
 from bench.common import atomic_write_bytes, atomic_write_text
 
 # The paper's recipe (protocol section 5), to list where a run deviates from it.
-PAPER_RECIPE = {"batch": 32, "patch": 256, "stride": 128, "lr": 8e-4, "lr_decay": 0.75, "lr_step": 100_000,
-                "warmup": 1000, "loss": "mu_tanh", "ema_every": 5000, "ema_decay": 0.5, "flips": False,
-                "amp": False}
+PAPER_RECIPE = {
+    "batch": 32,
+    "patch": 256,
+    "stride": 128,
+    "lr": 8e-4,
+    "lr_decay": 0.75,
+    "lr_step": 100_000,
+    "warmup": 1000,
+    "loss": "mu_tanh",
+    "ema_every": 5000,
+    "ema_decay": 0.5,
+    "flips": False,
+    "amp": False,
+}
 
 
 def _read_json(path: str | Path) -> Any:
@@ -110,9 +121,12 @@ def model_card(
     if own and ref and own["psnr_mu"] is not None and ref["psnr_mu"] is not None:
         delta = own["psnr_mu"] - ref["psnr_mu"]
         verdict = "beats" if delta > 0 else "does **not** beat"
-        lines += [f"**Held-out result:** the EMA model {verdict} the `ref-frame` reference in PSNR-µ "
-                  f"({own['psnr_mu']:.2f} dB vs {ref['psnr_mu']:.2f} dB, {delta:+.2f} dB) on "
-                  f"{own['n_images']} held-out images.", ""]
+        lines += [
+            f"**Held-out result:** the EMA model {verdict} the `ref-frame` reference in PSNR-µ "
+            f"({own['psnr_mu']:.2f} dB vs {ref['psnr_mu']:.2f} dB, {delta:+.2f} dB) on "
+            f"{own['n_images']} held-out images.",
+            "",
+        ]
     lines += [
         "These weights come from a short run on simulated data. They demonstrate the training and evaluation "
         "pipeline; they are **not** the paper's model and their scores are not comparable with the paper's "
@@ -120,8 +134,9 @@ def model_card(
         "",
         "## Weights",
         "",
-        f"- file: `{weights.name}` ({weights.stat().st_size / 1e6:.2f} MB, safetensors; sha256 `{sha}`)" if sha else
-        f"- file: `{weights.name}`",
+        f"- file: `{weights.name}` ({weights.stat().st_size / 1e6:.2f} MB, safetensors; sha256 `{sha}`)"
+        if sha
+        else f"- file: `{weights.name}`",
         f"- the EMA copy of the model after {summary['iters']} iterations ({summary['ema_updates']} EMA updates, "
         f"every {summary['ema_every']} steps with decay {summary['ema_decay']})",
         f"- {summary['params']:,} trainable parameters",
@@ -130,45 +145,67 @@ def model_card(
         "",
     ]
     if train_m:
-        lines.append(f"- training: {len(train_m.get('samples', []))} triplets simulated by `run_bench.py make-data "
-                     f"--from-hdr` from {len(_scenes(train_m))} CC0 Poly Haven radiance maps "
-                     f"({', '.join(_scenes(train_m))}); size {train_m.get('size')}, EVs {train_m.get('evs')}, "
-                     f"seed {train_m.get('seed')}; {summary['n_patches']} patches of {cfg['patch']} px at stride {cfg['stride']}")
+        lines.append(
+            f"- training: {len(train_m.get('samples', []))} triplets simulated by `run_bench.py make-data "
+            f"--from-hdr` from {len(_scenes(train_m))} CC0 Poly Haven radiance maps "
+            f"({', '.join(_scenes(train_m))}); size {train_m.get('size')}, EVs {train_m.get('evs')}, "
+            f"seed {train_m.get('seed')}; {summary['n_patches']} patches of {cfg['patch']} px at stride {cfg['stride']}"
+        )
     else:
         lines.append(f"- training: `{cfg['data']}` ({summary['n_patches']} patches of {cfg['patch']} px)")
     if val_m:
-        lines.append(f"- held out (never trained on): {len(val_m.get('samples', []))} triplets from "
-                     f"{', '.join(_scenes(val_m))}; size {val_m.get('size')}, seed {val_m.get('seed')}")
+        lines.append(
+            f"- held out (never trained on): {len(val_m.get('samples', []))} triplets from "
+            f"{', '.join(_scenes(val_m))}; size {val_m.get('size')}, seed {val_m.get('seed')}"
+        )
     for m, label in ((train_m, "training"), (val_m, "held-out")):
         if m.get("noise"):
-            lines.append(f"- {label} sensor model (eq. 1): {json.dumps(m['noise'])}; motion: {m.get('motion')}")
+            lines.append(
+                f"- {label} sensor model (eq. 1): {json.dumps(m['noise'])}; motion: {m.get('motion')}"
+            )
     lines += ["- data-manifest hash of the training set: `" + str(summary.get("data_hash")) + "`", ""]
 
-    lines += ["## Training", "",
-              f"- hardware: {summary.get('device_name', summary['device'])} x{summary['world_size']}, "
-              f"torch {summary.get('torch_version', '?')}, AMP (bf16): {summary.get('amp')}",
-              f"- {summary['iters']} iterations in {summary['seconds'] / 60:.1f} min (stopped by: {summary['stopped']}); "
-              f"final training loss {summary['final_loss']:.5f}",
-              f"- recipe: batch {cfg['batch']}, Adam lr {cfg['lr']:g}, warm-up {cfg['warmup']} steps, x{cfg['lr_decay']} "
-              f"every {cfg['lr_step']} iterations, loss `{cfg['loss']}`, EMA every {cfg['ema_every']} steps with "
-              f"decay {cfg['ema_decay']}, flips {cfg['flips']}, seed {cfg['seed']}",
-              ]
+    lines += [
+        "## Training",
+        "",
+        f"- hardware: {summary.get('device_name', summary['device'])} x{summary['world_size']}, "
+        f"torch {summary.get('torch_version', '?')}, AMP (bf16): {summary.get('amp')}",
+        f"- {summary['iters']} iterations in {summary['seconds'] / 60:.1f} min (stopped by: {summary['stopped']}); "
+        f"final training loss {summary['final_loss']:.5f}",
+        f"- recipe: batch {cfg['batch']}, Adam lr {cfg['lr']:g}, warm-up {cfg['warmup']} steps, x{cfg['lr_decay']} "
+        f"every {cfg['lr_step']} iterations, loss `{cfg['loss']}`, EMA every {cfg['ema_every']} steps with "
+        f"decay {cfg['ema_decay']}, flips {cfg['flips']}, seed {cfg['seed']}",
+    ]
     changed = [f"{k} {cfg.get(k)!r} (paper: {v!r})" for k, v in PAPER_RECIPE.items() if cfg.get(k) != v]
     if changed:
-        lines.append("- deviations from the paper's recipe: " + "; ".join(changed) + ". The paper's EMA (every 5k "
-                     "steps, decay 0.5) and lr schedule (x0.75 every 100k) span a 10-million-iteration run; for a run "
-                     "of a few thousand iterations they were scaled down so that the EMA averages the last ~100 "
-                     "steps and the learning rate decays during the run.")
-    lines += ["", "## Held-out scores", "",
-              "Mean of per-image dB values (NTIRE definitions, `bench/metrics`), scored in memory.", "",
-              "| model | images | failed | PSNR (dB) | PSNR-µ (dB) |", "|---|---:|---:|---:|---:|"]
+        lines.append(
+            "- deviations from the paper's recipe: " + "; ".join(changed) + ". The paper's EMA (every 5k "
+            "steps, decay 0.5) and lr schedule (x0.75 every 100k) span a 10-million-iteration run; for a run "
+            "of a few thousand iterations they were scaled down so that the EMA averages the last ~100 "
+            "steps and the learning rate decays during the run."
+        )
+    lines += [
+        "",
+        "## Held-out scores",
+        "",
+        "Mean of per-image dB values (NTIRE definitions, `bench/metrics`), scored in memory.",
+        "",
+        "| model | images | failed | PSNR (dB) | PSNR-µ (dB) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for e in evals:
-        lines.append(f"| {e['model']} | {e['n_images']} | {e['n_failed']} | {_f(e['psnr'])} | {_f(e['psnr_mu'])} |")
+        lines.append(
+            f"| {e['model']} | {e['n_images']} | {e['n_failed']} | {_f(e['psnr'])} | {_f(e['psnr_mu'])} |"
+        )
     if own and own.get("per_image"):
         others = [e for e in evals if e is not own]
-        lines += ["", "Per image (PSNR-µ, dB):", "",
-                  "| id | " + " | ".join([name] + [e["model"] for e in others]) + " |",
-                  "|---|" + "---:|" * (1 + len(others))]
+        lines += [
+            "",
+            "Per image (PSNR-µ, dB):",
+            "",
+            "| id | " + " | ".join([name] + [e["model"] for e in others]) + " |",
+            "|---|" + "---:|" * (1 + len(others)),
+        ]
         per = {e["model"]: {p["id"]: p for p in e["per_image"]} for e in evals}
         for p in own["per_image"]:
             vals = [_f(p["psnr_mu"])] + [_f(per[e["model"]].get(p["id"], {}).get("psnr_mu")) for e in others]
@@ -186,10 +223,17 @@ def model_card(
             picked = picked[:: len(picked) // 16 + 1] + [picked[-1]]
         lines += ["| iteration | loss | lr | held-out PSNR-µ (EMA) | it/s |", "|---:|---:|---:|---:|---:|"]
         for r in picked:
-            lines.append(f"| {r['iteration']} | {float(r['loss']):.5f} | {float(r['lr']):.2e} | "
-                         f"{_f(r.get('val_psnr_mu'))} | {_f(r.get('it_per_s'), 1)} |")
-    lines += ["", "## Reproduce", "",
-              "`scripts/gpu_train.sh HDR_DIR OUT_DIR MINUTES` (see README, section training).", ""]
+            lines.append(
+                f"| {r['iteration']} | {float(r['loss']):.5f} | {float(r['lr']):.2e} | "
+                f"{_f(r.get('val_psnr_mu'))} | {_f(r.get('it_per_s'), 1)} |"
+            )
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "`scripts/gpu_train.sh HDR_DIR OUT_DIR MINUTES` (see README, section training).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -201,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-data")
     p.add_argument("--weights")
     p.add_argument("--out", required=True)
-    p.add_argument("--plot", help="also write the learning curve PNG here (linked from the card by file name)")
+    p.add_argument(
+        "--plot", help="also write the learning curve PNG here (linked from the card by file name)"
+    )
     args = p.parse_args(argv)
     evals: list[dict] = []
     for path in args.eval:

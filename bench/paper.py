@@ -43,25 +43,60 @@ _LOCAL = "the authors' own validation split of the NTIRE 2022 training data (not
 _ONLINE = "the NTIRE 2022 online test set (ground truth never public)"
 
 TABLES: dict[str, TableSpec] = {
-    "1": TableSpec("1", "Ablation of network modules (mu-law L1 loss)", ("psnr_db", "psnr_mu_db", "gmaccs"),
-                   ("ms_encoder", "block", "share_weights", "align", "conv_up"),
-                   "Exp. 6 is the lightweight model (Track 2), exp. 8 the standard model (Track 1).", _LOCAL),
-    "2": TableSpec("2", "Number of PDUBs (lightweight model, mu-law L1 loss)", ("psnr_db", "psnr_mu_db", "gmaccs"),
-                   ("pdubs",), "", _LOCAL),
-    "3": TableSpec("3", "Losses (lightweight model)", ("psnr_db", "psnr_mu_db"), ("loss",),
-                   "Rows marked half use attention and alignment at half resolution.", _LOCAL),
-    "4": TableSpec("4", "NTIRE 2022 HDR Track 1 (fidelity), top 5",
-                   ("psnr_db", "psnr_mu_db", "runtime_s", "gmaccs", "params_k"), (),
-                   "Runtimes were self-reported by each team on its own GPU.", _ONLINE),
-    "5": TableSpec("5", "NTIRE 2022 HDR Track 2 (low complexity), top 5 and baseline",
-                   ("psnr_db", "psnr_mu_db", "runtime_s", "gmaccs", "params_k"), (),
-                   "Runtimes were self-reported by each team on its own GPU.", _ONLINE),
-    "6": TableSpec("6", "Comparison with the state of the art", ("psnr_db", "psnr_mu_db", "gmaccs"), (),
-                   "AHDR (organizers) is the NTIRE 2022 baseline; AHDR* was retrained by the EAPNet authors "
-                   "in a configuration the paper does not describe.", _LOCAL,
-                   ("ADNet MAccs: the NTIRE tool (torchinfo 1.6) sees the weights of our DeformConv2d layers; "
-                    "the original ADNet code keeps them where torchinfo 1.6 does not look. Without them our "
-                    "count is 6249.43 G, the paper's figure (models/ARCHITECTURE-baselines.md).",)),
+    "1": TableSpec(
+        "1",
+        "Ablation of network modules (mu-law L1 loss)",
+        ("psnr_db", "psnr_mu_db", "gmaccs"),
+        ("ms_encoder", "block", "share_weights", "align", "conv_up"),
+        "Exp. 6 is the lightweight model (Track 2), exp. 8 the standard model (Track 1).",
+        _LOCAL,
+    ),
+    "2": TableSpec(
+        "2",
+        "Number of PDUBs (lightweight model, mu-law L1 loss)",
+        ("psnr_db", "psnr_mu_db", "gmaccs"),
+        ("pdubs",),
+        "",
+        _LOCAL,
+    ),
+    "3": TableSpec(
+        "3",
+        "Losses (lightweight model)",
+        ("psnr_db", "psnr_mu_db"),
+        ("loss",),
+        "Rows marked half use attention and alignment at half resolution.",
+        _LOCAL,
+    ),
+    "4": TableSpec(
+        "4",
+        "NTIRE 2022 HDR Track 1 (fidelity), top 5",
+        ("psnr_db", "psnr_mu_db", "runtime_s", "gmaccs", "params_k"),
+        (),
+        "Runtimes were self-reported by each team on its own GPU.",
+        _ONLINE,
+    ),
+    "5": TableSpec(
+        "5",
+        "NTIRE 2022 HDR Track 2 (low complexity), top 5 and baseline",
+        ("psnr_db", "psnr_mu_db", "runtime_s", "gmaccs", "params_k"),
+        (),
+        "Runtimes were self-reported by each team on its own GPU.",
+        _ONLINE,
+    ),
+    "6": TableSpec(
+        "6",
+        "Comparison with the state of the art",
+        ("psnr_db", "psnr_mu_db", "gmaccs"),
+        (),
+        "AHDR (organizers) is the NTIRE 2022 baseline; AHDR* was retrained by the EAPNet authors "
+        "in a configuration the paper does not describe.",
+        _LOCAL,
+        (
+            "ADNet MAccs: the NTIRE tool (torchinfo 1.6) sees the weights of our DeformConv2d layers; "
+            "the original ADNet code keeps them where torchinfo 1.6 does not look. Without them our "
+            "count is 6249.43 G, the paper's figure (models/ARCHITECTURE-baselines.md).",
+        ),
+    ),
 }
 
 # (table, row) -> registered model name. Rows absent here are other teams' entries or
@@ -133,7 +168,9 @@ def _load(path: str) -> tuple[dict, ...]:
             try:
                 row[key] = _number(r.get(key, ""))
             except ValueError:
-                raise UsageError(f"paper table file {path}, line {n}: {key}={r[key]!r} is not a number") from None
+                raise UsageError(
+                    f"paper table file {path}, line {n}: {key}={r[key]!r} is not a number"
+                ) from None
         if row["table"] == "3":
             model, loss = TABLE3_RUNS.get(row["row"], (None, None))
             row["model"] = model
@@ -190,12 +227,23 @@ def paper_points(metric: str) -> list[dict]:
             continue
         data = TABLES[row["table"]].data
         key = (data, row["gmaccs"], row[metric])
-        point = merged.setdefault(key, {"data": data, "gmaccs": row["gmaccs"], "value": row[metric], "tables": [],
-                                        "names": {}, "model": row.get("model")})
+        point = merged.setdefault(
+            key,
+            {
+                "data": data,
+                "gmaccs": row["gmaccs"],
+                "value": row[metric],
+                "tables": [],
+                "names": {},
+                "model": row.get("model"),
+            },
+        )
         point["tables"].append(row["table"])
         ablation = row["table"] in ("1", "2")
         name = row_label(row) if ablation else row["row"]
-        point["names"].setdefault((ablation, name), []).extend([TRACKS[row["table"]]] if row["table"] in TRACKS else [])
+        point["names"].setdefault((ablation, name), []).extend(
+            [TRACKS[row["table"]]] if row["table"] in TRACKS else []
+        )
     points = []
     for p in merged.values():
         names = p.pop("names")

@@ -50,36 +50,79 @@ def _draw_panel(ax: Any, panel: dict, logx: bool, front: bool) -> list[dict]:
     logy = panel.get("logy", False)
     labels, drawn = [], []
     for s in panel["series"]:
-        pts = [p for p in s["points"] if p["x"] is not None and p["y"] is not None
-               and (p["x"] > 0 or not logx) and (p["y"] > 0 or not logy)]
+        pts = [
+            p
+            for p in s["points"]
+            if p["x"] is not None
+            and p["y"] is not None
+            and (p["x"] > 0 or not logx)
+            and (p["y"] > 0 or not logy)
+        ]
         if not pts:
             continue
         drawn += pts
-        ax.scatter([p["x"] for p in pts], [p["y"] for p in pts], marker=s["marker"], color=s["color"],
-                   label=f"{s['label']} ({len(pts)})", s=90 if s["marker"] == "*" else 36, zorder=3,
-                   edgecolors="black", linewidths=0.4)
+        ax.scatter(
+            [p["x"] for p in pts],
+            [p["y"] for p in pts],
+            marker=s["marker"],
+            color=s["color"],
+            label=f"{s['label']} ({len(pts)})",
+            s=90 if s["marker"] == "*" else 36,
+            zorder=3,
+            edgecolors="black",
+            linewidths=0.4,
+        )
         on_front = pareto_front(pts) if front and len(pts) > 1 else []
         if on_front:
-            ax.step([p["x"] for p in on_front], [p["y"] for p in on_front], where="post", color=s["color"],
-                    linewidth=1.5, zorder=4, label="its Pareto front")
+            ax.step(
+                [p["x"] for p in on_front],
+                [p["y"] for p in on_front],
+                where="post",
+                color=s["color"],
+                linewidth=1.5,
+                zorder=4,
+                label="its Pareto front",
+            )
         front_ids = {id(p) for p in on_front}
         for p in pts:
             # Crowded ablation rows are labelled only on the front; a point may ask to be skipped.
             if p.get("quiet") and id(p) not in front_ids:
                 continue
-            labels.append({"x": p["x"], "y": p["y"], "text": p["label"], "color": s["color"],
-                           "first": id(p) in front_ids})
+            labels.append(
+                {
+                    "x": p["x"],
+                    "y": p["y"],
+                    "text": p["label"],
+                    "color": s["color"],
+                    "first": id(p) in front_ids,
+                }
+            )
     if panel.get("joint_front") and len(drawn) > 1:
         # Series measured under identical settings (compare): one front across all of them.
         on_front = pareto_front(drawn)
-        ax.step([p["x"] for p in on_front], [p["y"] for p in on_front], where="post", color="black",
-                linewidth=1.2, linestyle="--", zorder=2, label="Pareto front")
+        ax.step(
+            [p["x"] for p in on_front],
+            [p["y"] for p in on_front],
+            where="post",
+            color="black",
+            linewidth=1.2,
+            linestyle="--",
+            zorder=2,
+            label="Pareto front",
+        )
         for lab in labels:
             lab["first"] = lab["first"] or any(p["label"] == lab["text"] for p in on_front)
     for label, value in panel.get("hlines", []):
         ax.axhline(value, color="grey", linestyle=":", linewidth=1)
-        ax.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), fontsize=LABEL_FONTSIZE, color="grey",
-                    xytext=(0, 2), textcoords="offset points")
+        ax.annotate(
+            label,
+            (0.01, value),
+            xycoords=("axes fraction", "data"),
+            fontsize=LABEL_FONTSIZE,
+            color="grey",
+            xytext=(0, 2),
+            textcoords="offset points",
+        )
     if logx:
         ax.set_xscale("log")
     if logy:
@@ -89,13 +132,25 @@ def _draw_panel(ax: Any, panel: dict, logx: bool, front: bool) -> list[dict]:
     ax.grid(True, which="both", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         # Below the axes: inside, a legend hides points or labels whatever corner it takes.
-        ax.legend(fontsize=LABEL_FONTSIZE, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+        ax.legend(
+            fontsize=LABEL_FONTSIZE, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False
+        )
     return labels
 
 
 # Where a label may go relative to its point (offset in points, horizontal alignment), best first.
-_OFFSETS = [(4, 3, "left"), (4, -9, "left"), (-4, 3, "right"), (-4, -9, "right"), (4, 11, "left"),
-            (4, -17, "left"), (-4, 11, "right"), (-4, -17, "right"), (0, 19, "center"), (0, -25, "center")]
+_OFFSETS = [
+    (4, 3, "left"),
+    (4, -9, "left"),
+    (-4, 3, "right"),
+    (-4, -9, "right"),
+    (4, 11, "left"),
+    (4, -17, "left"),
+    (-4, 11, "right"),
+    (-4, -17, "right"),
+    (0, 19, "center"),
+    (0, -25, "center"),
+]
 
 
 def _overlap(a: Any, b: Any) -> float:
@@ -123,8 +178,15 @@ def _place_labels(ax: Any, labels: list[dict]) -> None:
     for lab in sorted(labels, key=lambda lab: not lab["first"]):
         best = None
         for dx, dy, ha in _OFFSETS:
-            ann = ax.annotate(lab["text"], (lab["x"], lab["y"]), xytext=(dx, dy), textcoords="offset points",
-                              ha=ha, fontsize=LABEL_FONTSIZE, color=lab["color"])
+            ann = ax.annotate(
+                lab["text"],
+                (lab["x"], lab["y"]),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha=ha,
+                fontsize=LABEL_FONTSIZE,
+                color=lab["color"],
+            )
             box = ann.get_window_extent(renderer)
             outside = box.width * box.height - _overlap(box, frame)
             cost = sum(_overlap(box, t) for t in taken) + outside
@@ -187,8 +249,11 @@ def render_plots(meas: Any, out_dir: str | os.PathLike) -> list[Path]:
     out = Path(out_dir)
     models = meas.models()
     # An alias (eapnet-exp6 = eapnet-lightweight) would sit on top of its original: drawn once.
-    measured = {m: meas.measured_metrics(m) for m in models
-                if getattr(_registry_info(m), "alias_of", None) not in models}
+    measured = {
+        m: meas.measured_metrics(m)
+        for m in models
+        if getattr(_registry_info(m), "alias_of", None) not in models
+    }
     paths: list[Path] = []
     several_settings = len({v.get("runtime_short") for v in measured.values() if v.get("runtime_short")}) > 1
     xlabel = "MAccs (G) at 1900x1060, log scale"
@@ -203,8 +268,16 @@ def render_plots(meas: Any, out_dir: str | os.PathLike) -> list[Path]:
             tables = sorted({t for p in pts for t in p["tables"]})
             style = PAPER_STYLE if "4" in tables or "5" in tables else PAPER_VALIDATION_STYLE
             name = f"paper, {DATA_SET_NAMES[data]}" if metric in ("psnr_db", "psnr_mu_db") else "paper"
-            series.append({**style, "label": f"{name}, Tables {', '.join(tables)}", "points": [
-                {"label": p["label"], "x": p["gmaccs"], "y": p["value"], "quiet": p["ablation"]} for p in pts]})
+            series.append(
+                {
+                    **style,
+                    "label": f"{name}, Tables {', '.join(tables)}",
+                    "points": [
+                        {"label": p["label"], "x": p["gmaccs"], "y": p["value"], "quiet": p["ablation"]}
+                        for p in pts
+                    ],
+                }
+            )
         return series
 
     def measured_series(metric: str) -> list[dict]:
@@ -214,39 +287,80 @@ def render_plots(meas: Any, out_dir: str | os.PathLike) -> list[Path]:
             if v.get(metric) is None:
                 continue
             # The setting is in the panel title; a label names it only when settings differ.
-            tag = f" ({v['runtime_short']})" if metric == "runtime_s" and several_settings and v.get("runtime_short") else ""
+            tag = (
+                f" ({v['runtime_short']})"
+                if metric == "runtime_s" and several_settings and v.get("runtime_short")
+                else ""
+            )
             group = v.get("eval_data", "") if metric in ("psnr_db", "psnr_mu_db") else ""
-            by_data.setdefault(group, []).append({"label": _short(m) + tag, "x": v.get("gmaccs"), "y": v.get(metric)})
+            by_data.setdefault(group, []).append(
+                {"label": _short(m) + tag, "x": v.get("gmaccs"), "y": v.get(metric)}
+            )
         colors = [MEASURED_STYLE["color"], *EXTRA_COLORS]
-        return [{**MEASURED_STYLE, "color": colors[i % len(colors)], "points": pts,
-                 "label": f"measured, {group}" if len(by_data) > 1 else "measured"}
-                for i, (group, pts) in enumerate(sorted(by_data.items()))]
+        return [
+            {
+                **MEASURED_STYLE,
+                "color": colors[i % len(colors)],
+                "points": pts,
+                "label": f"measured, {group}" if len(by_data) > 1 else "measured",
+            }
+            for i, (group, pts) in enumerate(sorted(by_data.items()))
+        ]
 
     def references(metric: str) -> list[tuple[str, float]]:
-        return [(f"reference: {m}", v[metric]) for m, v in measured.items()
-                if v.get(metric) is not None and not v.get("gmaccs")]
+        return [
+            (f"reference: {m}", v[metric])
+            for m, v in measured.items()
+            if v.get(metric) is not None and not v.get("gmaccs")
+        ]
 
     data = sorted({v["eval_data"] for v in measured.values() if v.get("eval_data")})
-    for metric, name, label in (("psnr_mu_db", "psnr_mu_vs_gmaccs", "PSNR-µ (dB)"),
-                                ("psnr_db", "psnr_vs_gmaccs", "PSNR (dB)")):
+    for metric, name, label in (
+        ("psnr_mu_db", "psnr_mu_vs_gmaccs", "PSNR-µ (dB)"),
+        ("psnr_db", "psnr_vs_gmaccs", "PSNR (dB)"),
+    ):
         panels = [
-            {"series": paper_series(metric), "ylabel": f"{label}, paper",
-             "title": "paper: two data sets, one front each (not comparable with each other)"},
-            {"series": measured_series(metric), "ylabel": f"{label}, measured", "hlines": references(metric),
-             "title": f"measured: {'; '.join(data) if data else 'no accuracy measured yet'}"},
+            {
+                "series": paper_series(metric),
+                "ylabel": f"{label}, paper",
+                "title": "paper: two data sets, one front each (not comparable with each other)",
+            },
+            {
+                "series": measured_series(metric),
+                "ylabel": f"{label}, measured",
+                "hlines": references(metric),
+                "title": f"measured: {'; '.join(data) if data else 'no accuracy measured yet'}",
+            },
         ]
-        paths += scatter_plot(panels, out / name, xlabel, f"{label} vs MAccs (Pareto fronts: fewer MAccs, higher "
-                              f"{label.split(' ')[0]})", front=True)
+        paths += scatter_plot(
+            panels,
+            out / name,
+            xlabel,
+            f"{label} vs MAccs (Pareto fronts: fewer MAccs, higher {label.split(' ')[0]})",
+            front=True,
+        )
     settings = sorted({v["runtime_setting"] for v in measured.values() if v.get("runtime_setting")})
     panels = [
-        {"series": paper_series("runtime_s"), "ylabel": "Runtime (s), paper", "logy": True,
-         "title": "paper: self-reported, each team's GPU, 1900x1060"},
-        {"series": measured_series("runtime_s"), "ylabel": "Runtime (s), measured (median)", "logy": True,
-         "title": "measured: " + ("\n".join(settings) if settings else "no timing yet")},
+        {
+            "series": paper_series("runtime_s"),
+            "ylabel": "Runtime (s), paper",
+            "logy": True,
+            "title": "paper: self-reported, each team's GPU, 1900x1060",
+        },
+        {
+            "series": measured_series("runtime_s"),
+            "ylabel": "Runtime (s), measured (median)",
+            "logy": True,
+            "title": "measured: " + ("\n".join(settings) if settings else "no timing yet"),
+        },
     ]
     paths += scatter_plot(panels, out / "runtime_vs_gmaccs", xlabel, "Runtime vs MAccs")
     # Parameters and MAccs are counted the same way for paper and ours: one panel, two series.
-    panel = {"series": [*paper_series("params_k"), *measured_series("params_k")],
-             "ylabel": "Parameters (k), log scale", "logy": True, "title": "paper (Tables 4, 5) and measured"}
+    panel = {
+        "series": [*paper_series("params_k"), *measured_series("params_k")],
+        "ylabel": "Parameters (k), log scale",
+        "logy": True,
+        "title": "paper (Tables 4, 5) and measured",
+    }
     paths += scatter_plot([panel], out / "params_vs_gmaccs", xlabel, "Parameters vs MAccs")
     return paths

@@ -52,6 +52,7 @@ FORMATS = {"psnr_db": ".3f", "psnr_mu_db": ".3f", "runtime_s": ".4f", "gmaccs": 
 
 # -- choosing the stored result behind each cell ---------------------------------------------------
 
+
 def _registry_info(name: str) -> Any:
     try:
         from models.registry import model_info
@@ -106,7 +107,12 @@ def runtime_setting(rec: dict) -> str:
     size = f"{rec.get('width')}x{rec.get('height')}"
     if rec.get("pad_from"):
         size += f" (padded from {rec['pad_from']})"
-    parts = [rec.get("device_name") or rec.get("device") or "?", rec.get("backend"), rec.get("precision"), size]
+    parts = [
+        rec.get("device_name") or rec.get("device") or "?",
+        rec.get("backend"),
+        rec.get("precision"),
+        size,
+    ]
     if rec.get("runs"):
         parts.append(f"median of {rec['runs']}")
     return ", ".join(str(p) for p in parts if p)
@@ -151,20 +157,29 @@ class Measurements:
         return sorted(rows, key=lambda r: r["id"])
 
     def profile(self, model: str) -> dict | None:
-        rows = [r for r in self._candidates("profile", model)
-                if (r["record"].get("width"), r["record"].get("height")) == NTIRE_SIZE]
+        rows = [
+            r
+            for r in self._candidates("profile", model)
+            if (r["record"].get("width"), r["record"].get("height")) == NTIRE_SIZE
+        ]
 
         def rank(r: dict) -> tuple:
             conv = str(r["record"].get("convention", "")).lower()
-            return (conv in PAPER_CONVENTIONS, -PAPER_CONVENTIONS.index(conv) if conv in PAPER_CONVENTIONS else 0,
-                    r["id"])
+            return (
+                conv in PAPER_CONVENTIONS,
+                -PAPER_CONVENTIONS.index(conv) if conv in PAPER_CONVENTIONS else 0,
+                r["id"],
+            )
 
         return max(rows, key=rank)["record"] if rows else None
 
     def timing(self, model: str) -> dict | None:
         # Only "ok" timings are comparable (a failed numerics check or an error is not a runtime).
-        rows = [r for r in self._candidates("time", model)
-                if r["record"].get("median_s") is not None and r["record"].get("status", "ok") == "ok"]
+        rows = [
+            r
+            for r in self._candidates("time", model)
+            if r["record"].get("median_s") is not None and r["record"].get("status", "ok") == "ok"
+        ]
 
         def rank(r: dict) -> tuple:
             rec = r["record"]
@@ -176,7 +191,11 @@ class Measurements:
         return max(rows, key=rank)["record"] if rows else None
 
     def _usable_eval(self, rec: dict) -> bool:
-        if rec.get("psnr") is None or not rec.get("n_images") or rec.get("n_failed", 0) >= rec.get("n_images", 0):
+        if (
+            rec.get("psnr") is None
+            or not rec.get("n_images")
+            or rec.get("n_failed", 0) >= rec.get("n_images", 0)
+        ):
             return False
         if rec.get("weights"):
             return True
@@ -201,8 +220,11 @@ class Measurements:
         run's loss is ``loss`` (Tables 1 and 2 are mu-law L1 runs); other losses belong to Table 3.
         Weights of unknown origin (a user's checkpoint) come last.
         """
-        trained = {_path_key(r["record"].get("weights")): normalize_loss(r["record"].get("loss"))
-                   for r in self._candidates("train", model) if r["record"].get("weights")}
+        trained = {
+            _path_key(r["record"].get("weights")): normalize_loss(r["record"].get("loss"))
+            for r in self._candidates("train", model)
+            if r["record"].get("weights")
+        }
         shipped = self._shipped_weights(model)
         want = normalize_loss(loss) if loss else None
         ranked = []
@@ -258,6 +280,7 @@ class Measurements:
 
 # -- building the tables ---------------------------------------------------------------------------
 
+
 def _column(key: str, label: str, source: str) -> dict:
     return {"key": key, "label": label, "source": source}
 
@@ -268,8 +291,11 @@ def build_table(number: str, meas: Measurements) -> dict:
     columns = [_column("row", "Row", "paper"), _column("model", "Our model", "info")]
     columns += [_column(d, d.replace("_", " "), "paper") for d in spec.descriptors]
     for m in spec.metrics:
-        columns += [_column(f"{m}_paper", METRICS[m], "paper"), _column(f"{m}_measured", METRICS[m], "measured"),
-                    _column(f"{m}_diff", METRICS[m], "diff")]
+        columns += [
+            _column(f"{m}_paper", METRICS[m], "paper"),
+            _column(f"{m}_measured", METRICS[m], "measured"),
+            _column(f"{m}_diff", METRICS[m], "diff"),
+        ]
     if "runtime_s" in spec.metrics:
         columns.append(_column("runtime_setting", "Runtime measured on", "measured"))
     columns.append(_column("note", "Note", "info"))
@@ -285,8 +311,12 @@ def build_table(number: str, meas: Measurements) -> dict:
             run = meas.trained_evaluation(model, prow["train_loss"])
             if run is not None:
                 train, ev = run
-                measured = {"psnr_db": ev.get("psnr"), "psnr_mu_db": ev.get("psnr_mu"),
-                            "eval_data": eval_data_label(ev), "eval_real_data": is_real_data(ev.get("data"))}
+                measured = {
+                    "psnr_db": ev.get("psnr"),
+                    "psnr_mu_db": ev.get("psnr_mu"),
+                    "eval_data": eval_data_label(ev),
+                    "eval_real_data": is_real_data(ev.get("data")),
+                }
                 row_notes.append(f"trained {train.get('iters')} iters, batch {train.get('batch')}")
             else:
                 row["model"] = f"{model} ({prow['train_loss']}): not trained here"
@@ -306,7 +336,9 @@ def build_table(number: str, meas: Measurements) -> dict:
                 comparable = bool(measured.get("eval_real_data"))
             else:
                 comparable = True
-            row[f"{m}_diff"] = ours - paper if (paper is not None and ours is not None and comparable) else None
+            row[f"{m}_diff"] = (
+                ours - paper if (paper is not None and ours is not None and comparable) else None
+            )
         if "runtime_s" in spec.metrics:
             row["runtime_setting"] = measured.get("runtime_setting", "")
         printed = prow.get("params_k")
@@ -321,13 +353,23 @@ def build_table(number: str, meas: Measurements) -> dict:
     if any(m in spec.metrics for m in ("psnr_db", "psnr_mu_db")):
         notes.append(f"Paper accuracy: {spec.data}.")
         if data_sets:
-            notes.append("Measured accuracy: " + "; ".join(sorted(data_sets)) + ". PSNR differences are given "
-                         "only for real captures, not for data simulated by make-data; even then they compare "
-                         "different images unless yours are the paper's.")
+            notes.append(
+                "Measured accuracy: " + "; ".join(sorted(data_sets)) + ". PSNR differences are given "
+                "only for real captures, not for data simulated by make-data; even then they compare "
+                "different images unless yours are the paper's."
+            )
     if "runtime_s" in spec.metrics:
-        notes.append("Runtime differences are given only for timings at full resolution (1900x1060 or 1920x1080).")
-    return {"number": number, "title": spec.title, "caption": spec.caption, "columns": columns, "rows": rows,
-            "notes": list(dict.fromkeys(notes))}
+        notes.append(
+            "Runtime differences are given only for timings at full resolution (1900x1060 or 1920x1080)."
+        )
+    return {
+        "number": number,
+        "title": spec.title,
+        "caption": spec.caption,
+        "columns": columns,
+        "rows": rows,
+        "notes": list(dict.fromkeys(notes)),
+    }
 
 
 def build_tables(meas: Measurements) -> list[dict]:
@@ -335,6 +377,7 @@ def build_tables(meas: Measurements) -> list[dict]:
 
 
 # -- rendering -------------------------------------------------------------------------------------
+
 
 def _cell(table_col: dict, value: Any) -> str:
     if value is None or value == "":
@@ -347,7 +390,11 @@ def _cell(table_col: dict, value: Any) -> str:
 
 
 def _header(col: dict) -> str:
-    return col["label"] if col["source"] == "info" or col["key"] == "row" else f"{col['label']} [{col['source']}]"
+    return (
+        col["label"]
+        if col["source"] == "info" or col["key"] == "row"
+        else f"{col['label']} [{col['source']}]"
+    )
 
 
 def render_markdown(table: dict) -> str:
@@ -373,13 +420,27 @@ def render_csv(table: dict) -> str:
     cols = table["columns"]
     writer.writerow(["table", *[_header(c) for c in cols]])
     for row in table["rows"]:
-        writer.writerow([table["number"], *["" if row.get(c["key"]) is None else row.get(c["key"]) for c in cols]])
+        writer.writerow(
+            [table["number"], *["" if row.get(c["key"]) is None else row.get(c["key"]) for c in cols]]
+        )
     return buf.getvalue()
 
 
-_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "µ": r"$\mu$", "–": "--", "*": r"$^*$"}
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "µ": r"$\mu$",
+    "–": "--",
+    "*": r"$^*$",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -391,13 +452,18 @@ def render_latex(table: dict) -> str:
     cols = [c for c in table["columns"] if c["key"] not in ("note",)]
     groups: list[tuple[str, int]] = []  # (top header, span)
     for c in cols:
-        top = c["label"] if c["source"] in ("paper", "measured", "diff") and c["key"].rsplit("_", 1)[0] in METRICS \
+        top = (
+            c["label"]
+            if c["source"] in ("paper", "measured", "diff") and c["key"].rsplit("_", 1)[0] in METRICS
             else ""
+        )
         if groups and top and groups[-1][0] == top:
             groups[-1] = (top, groups[-1][1] + 1)
         else:
             groups.append((top, 1))
-    align = "".join("r" if c["source"] in ("measured", "diff") or c["key"].endswith("_paper") else "l" for c in cols)
+    align = "".join(
+        "r" if c["source"] in ("measured", "diff") or c["key"].endswith("_paper") else "l" for c in cols
+    )
     top_cells, rules, start = [], [], 1
     for label, span in groups:
         if label:
@@ -406,7 +472,9 @@ def render_latex(table: dict) -> str:
         else:
             top_cells.extend([""] * span)
         start += span
-    second = [c["source"] if c["key"].rsplit("_", 1)[0] in METRICS else latex_escape(_header(c)) for c in cols]
+    second = [
+        c["source"] if c["key"].rsplit("_", 1)[0] in METRICS else latex_escape(_header(c)) for c in cols
+    ]
     lines = [
         r"% Generated by eapbench (run_bench.py report); needs \usepackage{booktabs}",
         r"\begin{table}[t]",
@@ -425,7 +493,8 @@ def render_latex(table: dict) -> str:
         lines.append(" & ".join(latex_escape(_cell(c, row.get(c["key"]))) for c in cols) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}"]
     notes = [latex_escape(n) for n in table["notes"]] + [
-        latex_escape(f"{r['row']}: {r['note']}") for r in table["rows"] if r.get("note")]
+        latex_escape(f"{r['row']}: {r['note']}") for r in table["rows"] if r.get("note")
+    ]
     if notes:
         lines += ["% Notes:", *[f"% {n}" for n in notes]]
     return "\n".join(lines) + "\n"
@@ -433,14 +502,24 @@ def render_latex(table: dict) -> str:
 
 # -- the whole report ------------------------------------------------------------------------------
 
+
 def summary_rows(meas: Measurements) -> list[dict]:
     """One row per measured model (everything in the store), for the terminal and the index page."""
     rows = []
     for model in meas.models():
         m = meas.measured_metrics(model)
-        rows.append({"model": model, "gmaccs": m.get("gmaccs"), "params_k": m.get("params_k"),
-                     "runtime_s": m.get("runtime_s"), "runtime_setting": m.get("runtime_setting"),
-                     "psnr_db": m.get("psnr_db"), "psnr_mu_db": m.get("psnr_mu_db"), "eval_data": m.get("eval_data")})
+        rows.append(
+            {
+                "model": model,
+                "gmaccs": m.get("gmaccs"),
+                "params_k": m.get("params_k"),
+                "runtime_s": m.get("runtime_s"),
+                "runtime_setting": m.get("runtime_setting"),
+                "psnr_db": m.get("psnr_db"),
+                "psnr_mu_db": m.get("psnr_mu_db"),
+                "eval_data": m.get("eval_data"),
+            }
+        )
     return rows
 
 
@@ -450,39 +529,71 @@ def format_summary(rows: list[dict]) -> str:
     def f(v: Any, spec: str) -> str:
         return "-" if v is None else format(v, spec)
 
-    body = [[r["model"], f(r["gmaccs"], ".2f"), f(r["params_k"], ".2f"), f(r["runtime_s"], ".4f"),
-             f(r["psnr_db"], ".3f"), f(r["psnr_mu_db"], ".3f")] for r in rows]
-    return format_table(["model", "GMAccs", "params (k)", "runtime (s)", "PSNR", "PSNR-mu"], body, align="lrrrrr")
+    body = [
+        [
+            r["model"],
+            f(r["gmaccs"], ".2f"),
+            f(r["params_k"], ".2f"),
+            f(r["runtime_s"], ".4f"),
+            f(r["psnr_db"], ".3f"),
+            f(r["psnr_mu_db"], ".3f"),
+        ]
+        for r in rows
+    ]
+    return format_table(
+        ["model", "GMAccs", "params (k)", "runtime (s)", "PSNR", "PSNR-mu"], body, align="lrrrrr"
+    )
 
 
 def _environment_lines(store_rows: list[dict]) -> list[str]:
     envs = {}
     for r in store_rows:
         env = r.get("environment") or {}
-        key = (env.get("suite_version"), env.get("git_revision"), env.get("torch_version"), env.get("gpu_name"))
+        key = (
+            env.get("suite_version"),
+            env.get("git_revision"),
+            env.get("torch_version"),
+            env.get("gpu_name"),
+        )
         envs[key] = env
     lines = []
     for env in envs.values():
         rev = env.get("git_revision") or "no commit"
         dirty = " (uncommitted changes)" if env.get("git_dirty") else ""
-        lines.append(f"- eapbench {env.get('suite_version')}, git {rev[:12]}{dirty}, torch {env.get('torch_version')}, "
-                     f"CUDA {env.get('cuda_version') or 'none'}, GPU {env.get('gpu_name') or 'none'}, "
-                     f"Python {env.get('python')}, {env.get('platform')}")
+        lines.append(
+            f"- eapbench {env.get('suite_version')}, git {rev[:12]}{dirty}, torch {env.get('torch_version')}, "
+            f"CUDA {env.get('cuda_version') or 'none'}, GPU {env.get('gpu_name') or 'none'}, "
+            f"Python {env.get('python')}, {env.get('platform')}"
+        )
     return lines
 
 
-def render_index(tables: list[dict], files: dict[str, list[str]], plots: list[str], summary: list[dict],
-                 store_rows: list[dict], db_path: str | None) -> str:
-    lines = ["# eapbench report", "",
-             "The EAPNet paper's tables beside this suite's measurements. Every number is labelled *paper* "
-             "(printed in the paper) or *measured* (by this suite, from the results store"
-             + (f" `{display_path(db_path)}`" if db_path else "") + "); *diff* is measured - paper.", ""]
+def render_index(
+    tables: list[dict],
+    files: dict[str, list[str]],
+    plots: list[str],
+    summary: list[dict],
+    store_rows: list[dict],
+    db_path: str | None,
+) -> str:
+    lines = [
+        "# eapbench report",
+        "",
+        "The EAPNet paper's tables beside this suite's measurements. Every number is labelled *paper* "
+        "(printed in the paper) or *measured* (by this suite, from the results store"
+        + (f" `{display_path(db_path)}`" if db_path else "")
+        + "); *diff* is measured - paper.",
+        "",
+    ]
     lines += ["## Tables", ""]
     for t in tables:
         links = ", ".join(f"[{Path(p).suffix.lstrip('.')}]({Path(p).name})" for p in files[t["number"]])
-        n_measured = sum(any(r.get(f"{m}_measured") is not None for m in TABLES[t["number"]].metrics)
-                         for r in t["rows"])
-        lines.append(f"- Table {t['number']}: {t['title']} ({n_measured}/{len(t['rows'])} rows measured): {links}")
+        n_measured = sum(
+            any(r.get(f"{m}_measured") is not None for m in TABLES[t["number"]].metrics) for r in t["rows"]
+        )
+        lines.append(
+            f"- Table {t['number']}: {t['title']} ({n_measured}/{len(t['rows'])} rows measured): {links}"
+        )
     if plots:
         lines += ["", "## Plots", ""]
         for p in plots:
@@ -526,6 +637,14 @@ def write_report(
 
         plot_paths = [str(p) for p in render_plots(meas, out)]
     summary = summary_rows(meas)
-    index = atomic_write_text(out / "index.md", render_index(tables, files, plot_paths, summary, store_rows, db_path))
+    index = atomic_write_text(
+        out / "index.md", render_index(tables, files, plot_paths, summary, store_rows, db_path)
+    )
     json_path = write_json(out / "report.json", {"tables": tables, "summary": summary})
-    return {"index": str(index), "tables": files, "plots": plot_paths, "summary": summary, "json": str(json_path)}
+    return {
+        "index": str(index),
+        "tables": files,
+        "plots": plot_paths,
+        "summary": summary,
+        "json": str(json_path),
+    }

@@ -76,7 +76,9 @@ def _sha256(text: str) -> str:
 
 def cache_key(kind: str, model: str, config_hash: str, settings: dict | None) -> str:
     """The key under which a result is reused: kind + model + config hash + settings."""
-    return _sha256(canonical_json({"kind": kind, "model": model, "config": config_hash, "settings": settings or {}}))
+    return _sha256(
+        canonical_json({"kind": kind, "model": model, "config": config_hash, "settings": settings or {}})
+    )
 
 
 def model_config_hash(model: Any) -> str:
@@ -127,7 +129,9 @@ class ResultsStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UsageError(f"results database {self.path}: cannot create its folder ({exc.strerror})") from exc
+            raise UsageError(
+                f"results database {self.path}: cannot create its folder ({exc.strerror})"
+            ) from exc
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so one write is one transaction.
             self._conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
@@ -137,7 +141,9 @@ class ResultsStore:
             with self._transaction():
                 row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
                 if row is None:
-                    self._conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                    self._conn.execute(
+                        "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                    )
                 elif int(row["value"]) != SCHEMA_VERSION:
                     raise UsageError(
                         f"results database {self.path} has schema version {row['value']}, "
@@ -187,8 +193,18 @@ class ResultsStore:
         environment: dict | None = None,
     ) -> int:
         """Append one result; returns its id. ``model`` defaults to ``record['model']``."""
-        return self.add_many([dict(kind=kind, record=record, model=model, config_hash=config_hash,
-                                   settings=settings, environment=environment)])[0]
+        return self.add_many(
+            [
+                dict(
+                    kind=kind,
+                    record=record,
+                    model=model,
+                    config_hash=config_hash,
+                    settings=settings,
+                    environment=environment,
+                )
+            ]
+        )[0]
 
     def add_many(self, items: Iterable[dict]) -> list[int]:
         """Append several results in one transaction: all of them are stored, or none."""
@@ -210,8 +226,16 @@ class ResultsStore:
                 cur = conn.execute(
                     "INSERT INTO results (kind, model, config_hash, settings, cache_key, env_id, created, record)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (item["kind"], model, item.get("config_hash", ""), canonical_json(settings), key, env_id,
-                     _now(), canonical_json(record)),
+                    (
+                        item["kind"],
+                        model,
+                        item.get("config_hash", ""),
+                        canonical_json(settings),
+                        key,
+                        env_id,
+                        _now(),
+                        canonical_json(record),
+                    ),
                 )
                 ids.append(int(cur.lastrowid))
         return ids
@@ -229,21 +253,23 @@ class ResultsStore:
             "environment": json.loads(row["manifest"]) if row["manifest"] else None,
         }
 
-    _SELECT = (
-        "SELECT r.*, e.manifest AS manifest FROM results r LEFT JOIN environments e ON e.id = r.env_id"
-    )
+    _SELECT = "SELECT r.*, e.manifest AS manifest FROM results r LEFT JOIN environments e ON e.id = r.env_id"
 
     def lookup(self, kind: str, model: str, config_hash: str, settings: dict | None) -> dict | None:
         """The newest stored result with exactly this key, or None."""
         key = cache_key(kind, model, config_hash, settings)
-        row = self._conn.execute(f"{self._SELECT} WHERE r.cache_key=? ORDER BY r.id DESC LIMIT 1", (key,)).fetchone()
+        row = self._conn.execute(
+            f"{self._SELECT} WHERE r.cache_key=? ORDER BY r.id DESC LIMIT 1", (key,)
+        ).fetchone()
         return None if row is None else self._row(row)
 
     def get(self, result_id: int) -> dict | None:
         row = self._conn.execute(f"{self._SELECT} WHERE r.id=?", (int(result_id),)).fetchone()
         return None if row is None else self._row(row)
 
-    def query(self, kind: str | None = None, model: str | None = None, latest_only: bool = False) -> list[dict]:
+    def query(
+        self, kind: str | None = None, model: str | None = None, latest_only: bool = False
+    ) -> list[dict]:
         """Stored results, oldest first; ``model`` may be a comma-separated list of wildcards.
 
         ``latest_only`` keeps the newest row per cache key (what a cached run would reuse).
@@ -310,6 +336,7 @@ def cached(
 
 # -- summaries and export (the `results` command, the report) ----------------------------------------
 
+
 def _fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -321,19 +348,27 @@ def summarize(row: dict) -> str:
     if kind == "profile":
         maccs = r.get("maccs")
         params = r.get("params")
-        return (f"{_fmt(None if maccs is None else maccs / 1e9, '.2f')} GMAccs, "
-                f"{_fmt(None if params is None else params / 1e3, '.2f')} k params at "
-                f"{r.get('width')}x{r.get('height')} ({r.get('convention', '?')})")
+        return (
+            f"{_fmt(None if maccs is None else maccs / 1e9, '.2f')} GMAccs, "
+            f"{_fmt(None if params is None else params / 1e3, '.2f')} k params at "
+            f"{r.get('width')}x{r.get('height')} ({r.get('convention', '?')})"
+        )
     if kind == "time":
-        return (f"median {_fmt(r.get('median_s'), '.4f')} s on {r.get('device_name') or r.get('device')} "
-                f"{r.get('backend', '')} {r.get('precision', '')} {r.get('width')}x{r.get('height')} "
-                f"({r.get('runs')} runs)")
+        return (
+            f"median {_fmt(r.get('median_s'), '.4f')} s on {r.get('device_name') or r.get('device')} "
+            f"{r.get('backend', '')} {r.get('precision', '')} {r.get('width')}x{r.get('height')} "
+            f"({r.get('runs')} runs)"
+        )
     if kind == "eval":
-        return (f"PSNR {_fmt(r.get('psnr'), '.3f')} dB, PSNR-mu {_fmt(r.get('psnr_mu'), '.3f')} dB on "
-                f"{r.get('n_images')} images of {r.get('data')} (weights {r.get('weights') or 'none'})")
+        return (
+            f"PSNR {_fmt(r.get('psnr'), '.3f')} dB, PSNR-mu {_fmt(r.get('psnr_mu'), '.3f')} dB on "
+            f"{r.get('n_images')} images of {r.get('data')} (weights {r.get('weights') or 'none'})"
+        )
     if kind == "train":
-        return (f"loss {r.get('loss')}, {r.get('iters')} iters, final {_fmt(r.get('final_loss'), '.4g')}, "
-                f"weights {r.get('weights')}")
+        return (
+            f"loss {r.get('loss')}, {r.get('iters')} iters, final {_fmt(r.get('final_loss'), '.4g')}, "
+            f"weights {r.get('weights')}"
+        )
     return ""
 
 
@@ -342,8 +377,12 @@ def flat_rows(rows: list[dict]) -> list[dict]:
     out = []
     for row in rows:
         flat: dict[str, Any] = {
-            "id": row["id"], "kind": row["kind"], "model": row["model"], "created": row["created"],
-            "config_hash": row["config_hash"], "settings": canonical_json(row["settings"]),
+            "id": row["id"],
+            "kind": row["kind"],
+            "model": row["model"],
+            "created": row["created"],
+            "config_hash": row["config_hash"],
+            "settings": canonical_json(row["settings"]),
         }
         env = row.get("environment") or {}
         flat["git_revision"] = env.get("git_revision")
@@ -375,18 +414,27 @@ def open_store(path: str | os.PathLike | None, must_exist: bool = False) -> Resu
     """Open ``path`` (default :func:`default_db`); ``must_exist`` for read-only commands."""
     p = Path(path) if path else default_db()
     if must_exist and not p.is_file():
-        raise UsageError(f"results database {p} does not exist (run `run_bench.py` or a measuring command first)")
+        raise UsageError(
+            f"results database {p} does not exist (run `run_bench.py` or a measuring command first)"
+        )
     return ResultsStore(p)
 
 
 def add_store_arguments(p: Any) -> None:
     """The store options every measuring command shares (profile, time, eval, train)."""
-    p.add_argument("--db", metavar="PATH", default=None,
-                   help="results database the measurements are appended to "
-                   "(default: reports/results.sqlite, or $EAPBENCH_DB)")
-    p.add_argument("--force", action="store_true",
-                   help="measure again even when the database holds a result with the same model, "
-                   "architecture and settings (the new result is appended)")
+    p.add_argument(
+        "--db",
+        metavar="PATH",
+        default=None,
+        help="results database the measurements are appended to "
+        "(default: reports/results.sqlite, or $EAPBENCH_DB)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="measure again even when the database holds a result with the same model, "
+        "architecture and settings (the new result is appended)",
+    )
     p.add_argument("--no-store", action="store_true", help="neither read nor write the results database")
 
 
@@ -417,7 +465,14 @@ def record_results(
         if rec.get("status", "ok") != "ok":
             continue
         name = rec["model"]
-        items.append({"kind": kind, "record": rec, "model": name, "settings": settings or {},
-                      "config_hash": registry_config_hash(name) if is_model(name) else ""})
+        items.append(
+            {
+                "kind": kind,
+                "record": rec,
+                "model": name,
+                "settings": settings or {},
+                "config_hash": registry_config_hash(name) if is_model(name) else "",
+            }
+        )
     with open_store(db) as store:
         return store.add_many(items) if items else []

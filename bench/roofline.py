@@ -58,12 +58,59 @@ class DeviceSpec:
 T = 1e12
 # Vendor data-sheet numbers, dense (no 2:4 sparsity). More specific patterns come first.
 DEVICE_SPECS: tuple[DeviceSpec, ...] = (
-    DeviceSpec("NVIDIA H200", r"H200", 67 * T, 494.7 * T, 989.4 * T, 989.4 * T, 4.8e12, "NVIDIA H200 data sheet (SXM)"),
-    DeviceSpec("NVIDIA H100 PCIe", r"H100.*PCIe", 51 * T, 378 * T, 756 * T, 756 * T, 2.0e12, "NVIDIA H100 data sheet (PCIe)"),
-    DeviceSpec("NVIDIA H100 SXM", r"H100", 67 * T, 494.7 * T, 989.4 * T, 989.4 * T, 3.35e12, "NVIDIA H100 data sheet (SXM5)"),
-    DeviceSpec("NVIDIA A100 40GB", r"A100.*(40GB|PCIE-40)", 19.5 * T, 156 * T, 312 * T, 312 * T, 1.555e12, "NVIDIA A100 data sheet (40 GB)"),
-    DeviceSpec("NVIDIA A100 80GB", r"A100", 19.5 * T, 156 * T, 312 * T, 312 * T, 2.039e12, "NVIDIA A100 data sheet (80 GB SXM)"),
-    DeviceSpec("NVIDIA V100", r"V100", 15.7 * T, None, 125 * T, None, 0.9e12, "NVIDIA V100 data sheet (SXM2)"),
+    DeviceSpec(
+        "NVIDIA H200",
+        r"H200",
+        67 * T,
+        494.7 * T,
+        989.4 * T,
+        989.4 * T,
+        4.8e12,
+        "NVIDIA H200 data sheet (SXM)",
+    ),
+    DeviceSpec(
+        "NVIDIA H100 PCIe",
+        r"H100.*PCIe",
+        51 * T,
+        378 * T,
+        756 * T,
+        756 * T,
+        2.0e12,
+        "NVIDIA H100 data sheet (PCIe)",
+    ),
+    DeviceSpec(
+        "NVIDIA H100 SXM",
+        r"H100",
+        67 * T,
+        494.7 * T,
+        989.4 * T,
+        989.4 * T,
+        3.35e12,
+        "NVIDIA H100 data sheet (SXM5)",
+    ),
+    DeviceSpec(
+        "NVIDIA A100 40GB",
+        r"A100.*(40GB|PCIE-40)",
+        19.5 * T,
+        156 * T,
+        312 * T,
+        312 * T,
+        1.555e12,
+        "NVIDIA A100 data sheet (40 GB)",
+    ),
+    DeviceSpec(
+        "NVIDIA A100 80GB",
+        r"A100",
+        19.5 * T,
+        156 * T,
+        312 * T,
+        312 * T,
+        2.039e12,
+        "NVIDIA A100 data sheet (80 GB SXM)",
+    ),
+    DeviceSpec(
+        "NVIDIA V100", r"V100", 15.7 * T, None, 125 * T, None, 0.9e12, "NVIDIA V100 data sheet (SXM2)"
+    ),
 )
 
 
@@ -106,7 +153,9 @@ def load_calibration(device_name: str, directory: Path | None = None) -> dict | 
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise UsageError(f"calibration file {path}: cannot read ({exc}); delete it or rerun calibrate") from exc
+        raise UsageError(
+            f"calibration file {path}: cannot read ({exc}); delete it or rerun calibrate"
+        ) from exc
 
 
 def _best_seconds(fn, sync, repeat: int) -> float:
@@ -232,7 +281,11 @@ def device_ceilings(
     cal = load_calibration(device_name, calibration_dir)
     if cal is not None:
         flops = cal.get("peak_flops", {})
-        peak = flops.get("tf32") if (precision == "fp32" and tf32 and flops.get("tf32")) else flops.get(precision)
+        peak = (
+            flops.get("tf32")
+            if (precision == "fp32" and tf32 and flops.get("tf32"))
+            else flops.get(precision)
+        )
         return {
             "roofline_source": f"calibrated ({calibration_path(device_name, calibration_dir).name})",
             "peak_flops": peak,

@@ -102,7 +102,13 @@ def warp(img: np.ndarray, motion: dict[str, Any]) -> np.ndarray:
     local = np.asarray(motion["local_px"], dtype=np.float32)
     map_x += cv2.resize(local[0], (w, h), interpolation=cv2.INTER_CUBIC)
     map_y += cv2.resize(local[1], (w, h), interpolation=cv2.INTER_CUBIC)
-    out = cv2.remap(img, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    out = cv2.remap(
+        img,
+        map_x.astype(np.float32),
+        map_y.astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT,
+    )
     return np.maximum(out, 0.0)
 
 
@@ -185,7 +191,12 @@ def synthetic_scene(size: tuple[int, int], rng: np.random.Generator) -> np.ndarr
     # sharp-edged shapes: rectangles and discs of flat colour with a little texture
     for _ in range(rng.integers(4, 9)):
         colour = rng.uniform(0.02, 1.2, 3) * rng.choice([1.0, 0.1])
-        cx, cy, rx, ry = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.03, 0.25), rng.uniform(0.03, 0.25)
+        cx, cy, rx, ry = (
+            rng.uniform(0, 1),
+            rng.uniform(0, 1),
+            rng.uniform(0.03, 0.25),
+            rng.uniform(0.03, 0.25),
+        )
         if rng.random() < 0.5:
             mask = (np.abs(xn - cx) < rx) & (np.abs(yn - cy) < ry)
         else:
@@ -272,12 +283,18 @@ def perspective_crop(
     # wrap around horizontally: pad two columns on each side
     padded = np.concatenate([pano[:, -2:], pano, pano[:, :2]], axis=1)
     out = cv2.remap(
-        padded, (col + 2).astype(np.float32), row.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        padded,
+        (col + 2).astype(np.float32),
+        row.astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT,
     )
     return np.maximum(out, 0.0)
 
 
-def flat_crop(img: np.ndarray, size: tuple[int, int], rng: np.random.Generator, central: bool) -> tuple[np.ndarray, dict]:
+def flat_crop(
+    img: np.ndarray, size: tuple[int, int], rng: np.random.Generator, central: bool
+) -> tuple[np.ndarray, dict]:
     """A ``size`` crop of a flat image (central, or at a random place); images too small are upscaled first."""
     import cv2
 
@@ -289,10 +306,17 @@ def flat_crop(img: np.ndarray, size: tuple[int, int], rng: np.random.Generator, 
         img = cv2.resize(img, (iw, ih), interpolation=cv2.INTER_LINEAR)
     x = (iw - w) // 2 if central else int(rng.integers(0, iw - w + 1))
     y = (ih - h) // 2 if central else int(rng.integers(0, ih - h + 1))
-    return img[y : y + h, x : x + w], {"kind": "central" if central else "random", "x": x, "y": y, "upscale": factor}
+    return img[y : y + h, x : x + w], {
+        "kind": "central" if central else "random",
+        "x": x,
+        "y": y,
+        "upscale": factor,
+    }
 
 
-def crop_scene(img: np.ndarray, size: tuple[int, int], rng: np.random.Generator, index: int) -> tuple[np.ndarray, dict]:
+def crop_scene(
+    img: np.ndarray, size: tuple[int, int], rng: np.random.Generator, index: int
+) -> tuple[np.ndarray, dict]:
     """Crop number ``index`` of a source image: perspective views of panoramas, flat crops otherwise."""
     if is_panorama(img.shape):
         yaw, pitch, hfov = float(rng.uniform(-180, 180)), float(rng.uniform(-15, 15)), 70.0
@@ -316,7 +340,9 @@ def _prepare_out(out_dir: str | os.PathLike, overwrite: bool) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     existing = sorted(p for p in out.iterdir() if _NTIRE_FILE.match(p.name) or p.name == "manifest.json")
     if existing and not overwrite:
-        raise UsageError(f"output folder {out} already holds a data set ({existing[0].name}, ...); use --force to replace it")
+        raise UsageError(
+            f"output folder {out} already holds a data set ({existing[0].name}, ...); use --force to replace it"
+        )
     for p in existing:  # only files of our own layout: a stale sample must not mix with the new ones
         p.unlink()
     return out
@@ -337,7 +363,9 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
     return w, h
 
 
-def write_sample(out: Path, sid: str, ldrs: np.ndarray, evs: tuple[float, float, float], gt: np.ndarray) -> None:
+def write_sample(
+    out: Path, sid: str, ldrs: np.ndarray, evs: tuple[float, float, float], gt: np.ndarray
+) -> None:
     """One sample in NTIRE layout: three 8-bit PNGs, exposures .npy, 16-bit GT PNG + alignratio."""
     for name, frame in zip(("short", "medium", "long"), ldrs, strict=True):
         write_png(out / f"{sid}_{name}.png", frame)
@@ -347,7 +375,9 @@ def write_sample(out: Path, sid: str, ldrs: np.ndarray, evs: tuple[float, float,
     write_hdr_png(out / f"{sid}_gt.png", gt)
 
 
-def _manifest(kind: str, seed: int, size, evs, sensor: Sensor, motion: bool, samples: list[dict], **extra) -> dict:
+def _manifest(
+    kind: str, seed: int, size, evs, sensor: Sensor, motion: bool, samples: list[dict], **extra
+) -> dict:
     return {
         "format": "ntire2022-hdr",
         "generator": "eapbench make-data",
@@ -387,7 +417,9 @@ def make_synthetic(
         sid = f"{i:04d}"
         write_sample(out, sid, sim["ldrs"], evs, sim["gt"])
         ids.append(sid)
-        samples.append({"id": sid, "source": f"synthetic:{seed}:{i}", "crop": None, "scale": scale, **sim["record"]})
+        samples.append(
+            {"id": sid, "source": f"synthetic:{seed}:{i}", "crop": None, "scale": scale, **sim["record"]}
+        )
     write_json(out / "manifest.json", _manifest("synthetic", seed, size, evs, sensor, motion, samples))
     return ids
 
@@ -439,7 +471,9 @@ def make_from_hdr(
         sid = f"{len(ids):04d}"
         write_sample(out, sid, sim["ldrs"], evs, sim["gt"])
         ids.append(sid)
-        samples.append({"id": sid, "source": files[f_idx].name, "crop": crop, "scale": scale, **sim["record"]})
+        samples.append(
+            {"id": sid, "source": files[f_idx].name, "crop": crop, "scale": scale, **sim["record"]}
+        )
     manifest = _manifest("from-hdr", seed, size, evs, sensor, motion, samples, source_dir=str(Path(src_dir)))
     write_json(out / "manifest.json", manifest)
     return ids

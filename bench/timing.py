@@ -186,14 +186,18 @@ def _read_ntire(prefix: str, width: int, height: int) -> tuple[np.ndarray, np.nd
     try:
         scan_dataset(p.parent, ids=[p.name])  # the same checks as any data set, before decoding
     except DatasetError as exc:
-        raise UsageError(f"scene {prefix!r}: cannot read it as an NTIRE sample (give an .hdr/.exr file or a "
-                         f"prefix DIR/0000): {str(exc).splitlines()[0]}") from None
+        raise UsageError(
+            f"scene {prefix!r}: cannot read it as an NTIRE sample (give an .hdr/.exr file or a "
+            f"prefix DIR/0000): {str(exc).splitlines()[0]}"
+        ) from None
     sample = load_sample(p.parent, p.name)
     frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in sample["ldrs"]]
     return np.stack(frames), sample["ev"]
 
 
-def make_inputs(width: int, height: int, batch: int = 1, scene: str | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
+def make_inputs(
+    width: int, height: int, batch: int = 1, scene: str | None = None, seed: int = 0
+) -> tuple[Tensor, Tensor]:
     """``ldrs [B, 3, 3, H, W]`` and ``ev [B, 3]`` for one scene (repeated over the batch).
 
     ``scene``: an ``.hdr``/``.exr`` radiance map (resized, exposed by :mod:`bench.simulate`), an
@@ -210,7 +214,9 @@ def make_inputs(width: int, height: int, batch: int = 1, scene: str | None = Non
         if scene:
             import cv2
 
-            radiance = cv2.resize(simulate.read_radiance(scene), (width, height), interpolation=cv2.INTER_AREA)
+            radiance = cv2.resize(
+                simulate.read_radiance(scene), (width, height), interpolation=cv2.INTER_AREA
+            )
         else:
             radiance = simulate.synthetic_scene((width, height), rng)
         radiance = radiance * simulate.auto_scale(radiance, rng)
@@ -259,7 +265,9 @@ def tensorrt_module():
     try:
         import torch_tensorrt
     except Exception as exc:  # ImportError, or a broken install raising OSError/RuntimeError
-        raise UsageError(f"{TENSORRT_HINT} (import failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
+        raise UsageError(
+            f"{TENSORRT_HINT} (import failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from exc
     return torch_tensorrt
 
 
@@ -282,7 +290,9 @@ BACKENDS: dict[str, Callable[[nn.Module, tuple[Tensor, Tensor], dict], Callable]
 }
 
 
-def capture_cuda_graph(fn: Callable, example: tuple[Tensor, Tensor], device: torch.device) -> Callable[[], Tensor]:
+def capture_cuda_graph(
+    fn: Callable, example: tuple[Tensor, Tensor], device: torch.device
+) -> Callable[[], Tensor]:
     """Capture one forward on static inputs; the returned callable replays it (CUDA only)."""
     static = tuple(t.clone() for t in example)
     stream = torch.cuda.Stream(device)
@@ -319,9 +329,17 @@ def relative_l2(output: Tensor, reference: Tensor) -> float:
     return torch.linalg.vector_norm(out - ref).item() / max(denom, 1e-30)
 
 
-def needs_numerics_check(device: torch.device, backend: str, precision: str, channels_last: bool, cuda_graphs: bool) -> bool:
+def needs_numerics_check(
+    device: torch.device, backend: str, precision: str, channels_last: bool, cuda_graphs: bool
+) -> bool:
     """Everything but the reference itself (eager fp32, contiguous, no graphs, CPU) is checked."""
-    return not (device.type == "cpu" and backend == "eager" and precision == "fp32" and not channels_last and not cuda_graphs)
+    return not (
+        device.type == "cpu"
+        and backend == "eager"
+        and precision == "fp32"
+        and not channels_last
+        and not cuda_graphs
+    )
 
 
 def _rss_bytes() -> tuple[int, int]:
@@ -360,9 +378,18 @@ def _cpu_memory_child(spec: dict, queue) -> None:
         queue.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
-def cpu_peak_memory(model: str | nn.Module, weights: str | None, size: tuple[int, int], pad_from: tuple[int, int],
-                    batch: int, scene: str | None, precision: str, channels_last: bool, threads: int,
-                    timeout_s: float = 600.0) -> tuple[int | None, str | None]:
+def cpu_peak_memory(
+    model: str | nn.Module,
+    weights: str | None,
+    size: tuple[int, int],
+    pad_from: tuple[int, int],
+    batch: int,
+    scene: str | None,
+    precision: str,
+    channels_last: bool,
+    threads: int,
+    timeout_s: float = 600.0,
+) -> tuple[int | None, str | None]:
     """Peak RSS growth of one eager forward, measured in a fresh child process (Linux only).
 
     The child rebuilds model and input itself, so only their forward's working memory counts.
@@ -373,8 +400,17 @@ def cpu_peak_memory(model: str | nn.Module, weights: str | None, size: tuple[int
         return None, "CPU peak memory needs Linux /proc (not measured)"
     ctx = mp.get_context("spawn")  # a fresh interpreter: no memory from this process's history
     queue = ctx.Queue()
-    spec = {"model": model, "weights": weights, "size": size, "pad_from": pad_from, "batch": batch, "scene": scene,
-            "precision": precision, "channels_last": channels_last, "threads": threads}
+    spec = {
+        "model": model,
+        "weights": weights,
+        "size": size,
+        "pad_from": pad_from,
+        "batch": batch,
+        "scene": scene,
+        "precision": precision,
+        "channels_last": channels_last,
+        "threads": threads,
+    }
     proc = ctx.Process(target=_cpu_memory_child, args=(spec, queue), daemon=True)
     proc.start()
     try:
@@ -422,8 +458,9 @@ def check_options(device: torch.device, backend: str, precision: str, cuda_graph
         tensorrt_module()
 
 
-def check_counts(batch: int, warmup: int, repeat: int, threads: int | None = None,
-                 max_rel_error: float | None = None) -> None:
+def check_counts(
+    batch: int, warmup: int, repeat: int, threads: int | None = None, max_rel_error: float | None = None
+) -> None:
     """Reject counts and bounds that make no measurement, naming the option."""
     if batch < 1 or repeat < 1 or warmup < 0:
         raise UsageError(f"--batch {batch} and --repeat {repeat} must be >= 1, --warmup {warmup} >= 0")
@@ -517,8 +554,9 @@ def time_model(
         # the first call (torch.compile compiles lazily, there); reported as compile_s, never timed.
         synchronize(dev)
         t0 = time.perf_counter()
-        fn = BACKENDS[backend](net, x, {"precision": precision, "cuda_graphs": cuda_graphs,
-                                        "compile_mode": compile_mode})
+        fn = BACKENDS[backend](
+            net, x, {"precision": precision, "cuda_graphs": cuda_graphs, "compile_mode": compile_mode}
+        )
         fn(*x)
         synchronize(dev)
         if backend != "eager":
@@ -528,6 +566,7 @@ def time_model(
             step = capture_cuda_graph(fn, x, dev)
             record["compile_s"] = (record["compile_s"] or 0.0) + time.perf_counter() - t0
         else:
+
             def step() -> Tensor:
                 return fn(*x)
 
@@ -547,8 +586,10 @@ def time_model(
     record.update(stats)
     if reference is not None and not torch.isfinite(reference).all():
         record["status"] = "numerics-failed"
-        record["warnings"].append("the eager fp32 reference output has NaN/inf values: the model itself fails on this "
-                                  "input, so no configuration of it can be checked")
+        record["warnings"].append(
+            "the eager fp32 reference output has NaN/inf values: the model itself fails on this "
+            "input, so no configuration of it can be checked"
+        )
     elif reference is not None:
         err = relative_l2(out, reference)
         record["rel_l2_error"] = err
@@ -570,15 +611,24 @@ def time_model(
         )
         if note:
             record["warnings"].append(note)
-    record.update(roofline_fields(profile, record["device_name"], precision, record["median_s"], tf32=record["tf32"]))
+    record.update(
+        roofline_fields(profile, record["device_name"], precision, record["median_s"], tf32=record["tf32"])
+    )
     return record
 
 
 def failed_record(model: str, exc: BaseException, **config: Any) -> dict:
     """The record of a configuration that could not run (kept so that a report shows the failure)."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return {"model": model, **config, "status": "error", "error": f"{type(exc).__name__}: {first}"[:500],
-            "median_s": None, "warnings": [], **torch_versions()}
+    return {
+        "model": model,
+        **config,
+        "status": "error",
+        "error": f"{type(exc).__name__}: {first}"[:500],
+        "median_s": None,
+        "warnings": [],
+        **torch_versions(),
+    }
 
 
 def model_profile(name: str, width: int, height: int, batch: int = 1) -> dict | None:

@@ -42,7 +42,18 @@ from bench.losses import LOSSES, get_loss
 
 # Options that may change when a run is resumed; everything else must match the run's config.json.
 RUNTIME_KEYS = frozenset(
-    {"iters", "max_minutes", "workers", "device", "save_every", "log_every", "val_every", "cache", "out", "data"}
+    {
+        "iters",
+        "max_minutes",
+        "workers",
+        "device",
+        "save_every",
+        "log_every",
+        "val_every",
+        "cache",
+        "out",
+        "data",
+    }
 )
 LOG_FIELDS = ["iteration", "loss", "lr", "seconds", "it_per_s", "val_psnr", "val_psnr_mu"]
 
@@ -120,14 +131,18 @@ class IterationBatches(torch.utils.data.Sampler):
     Used as a DataLoader ``batch_sampler``; also indexes the in-memory cache directly.
     """
 
-    def __init__(self, n: int, batch: int, start: int, stop: int, seed: int, rank: int = 0, world: int = 1) -> None:
+    def __init__(
+        self, n: int, batch: int, start: int, stop: int, seed: int, rank: int = 0, world: int = 1
+    ) -> None:
         self.n, self.batch, self.start, self.stop = n, batch, start, stop
         self.seed, self.rank, self.world = seed, rank, world
         self._epochs: dict[int, list[int]] = {}
 
     def _epoch(self, epoch: int) -> list[int]:
         if epoch not in self._epochs:
-            sampler = DistributedSampler(range(self.n), num_replicas=self.world, rank=self.rank, shuffle=True, seed=self.seed)
+            sampler = DistributedSampler(
+                range(self.n), num_replicas=self.world, rank=self.rank, shuffle=True, seed=self.seed
+            )
             sampler.set_epoch(epoch)
             self._epochs = {epoch: list(sampler)}  # keep only the current epoch
         return self._epochs[epoch]
@@ -197,8 +212,11 @@ class _Cached:
 
     def batch(self, indices: list[int]) -> dict[str, Tensor]:
         idx = torch.as_tensor(indices, device=self.gt.device)
-        return {"ldrs": self.ldr8.index_select(0, idx).float() / 255, "ev": self.ev.index_select(0, idx),
-                "gt": self.gt.index_select(0, idx)}
+        return {
+            "ldrs": self.ldr8.index_select(0, idx).float() / 255,
+            "ev": self.ev.index_select(0, idx),
+            "gt": self.gt.index_select(0, idx),
+        }
 
 
 def cache_bytes(n_patches: int, patch: int) -> int:
@@ -263,7 +281,9 @@ def _resolve_config(cfg: TrainConfig, resume: bool, given: set[str]) -> TrainCon
     path = Path(cfg.out) / "config.json"
     if not resume:
         if (Path(cfg.out) / ckpt.CKPT_DIR / "last.json").exists():
-            raise UsageError(f"{cfg.out} already holds a training run: pass --resume to continue it, or choose another --out")
+            raise UsageError(
+                f"{cfg.out} already holds a training run: pass --resume to continue it, or choose another --out"
+            )
         return cfg
     import json
 
@@ -286,8 +306,12 @@ def _resolve_config(cfg: TrainConfig, resume: bool, given: set[str]) -> TrainCon
     return TrainConfig(**merged)
 
 
-def train(cfg: TrainConfig, resume: bool = False, given: set[str] | None = None,
-          on_log: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    given: set[str] | None = None,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Train (or continue training) and return the train-summary record.
 
     ``given`` names the options the user set explicitly (checked against the saved config on resume).
@@ -331,8 +355,9 @@ def train(cfg: TrainConfig, resume: bool = False, given: set[str] | None = None,
 
     start, seconds_before = 0, 0.0
     if resume:
-        side = ckpt.load_checkpoint(run_dir, model_name=model_name, model=model, ema=ema, optimizer=optimizer,
-                                    map_location=device)
+        side = ckpt.load_checkpoint(
+            run_dir, model_name=model_name, model=model, ema=ema, optimizer=optimizer, map_location=device
+        )
         if side.get("data_hash") != data_hash:
             raise ckpt.CheckpointError(
                 f"--resume: the training data changed since the checkpoint ({cfg.data}: files added, removed or "
@@ -340,31 +365,48 @@ def train(cfg: TrainConfig, resume: bool = False, given: set[str] | None = None,
             )
         start, seconds_before = int(side["iteration"]), float(side.get("seconds", 0.0))
         if start >= cfg.iters:
-            raise UsageError(f"--resume: {run_dir} is already at iteration {start}; pass --iters above {start} "
-                             "to train on")
+            raise UsageError(
+                f"--resume: {run_dir} is already at iteration {start}; pass --iters above {start} to train on"
+            )
     if ctx.is_main:
         write_json(run_dir / "config.json", asdict(cfg))
     log_rows = _read_log(run_dir / "log.csv", start) if ctx.is_main else []
 
     net: nn.Module = model
     if ctx.distributed:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     loss_fn = get_loss(cfg.loss)
     sampler = IterationBatches(len(dataset), local_batch, start, cfg.iters, cfg.seed, ctx.rank, ctx.world)
     cached = _Cached(dataset, device, cfg.workers, ctx.is_main) if cfg.cache else None
     if cached is not None:
         batches: Iterator[Any] = (cached.batch(idx) for idx in sampler)
     else:
-        loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers,
-                            pin_memory=device.type == "cuda", persistent_workers=False)
+        loader = DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            num_workers=cfg.workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=False,
+        )
         batches = iter(loader)
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp)
 
     def save(iteration: int, seconds: float) -> None:
         if ctx.is_main:
-            ckpt.save_checkpoint(run_dir, model_name=model_name, model=model, ema=ema, optimizer=optimizer,
-                                 scaler_state=None, iteration=iteration, config=asdict(cfg), data_hash=data_hash,
-                                 extra={"seconds": seconds, "ema_updates": iteration // cfg.ema_every})
+            ckpt.save_checkpoint(
+                run_dir,
+                model_name=model_name,
+                model=model,
+                ema=ema,
+                optimizer=optimizer,
+                scaler_state=None,
+                iteration=iteration,
+                config=asdict(cfg),
+                data_hash=data_hash,
+                extra={"seconds": seconds, "ema_updates": iteration // cfg.ema_every},
+            )
             _write_log(run_dir / "log.csv", log_rows)
 
     it = start
@@ -414,15 +456,25 @@ def train(cfg: TrainConfig, resume: bool = False, given: set[str] | None = None,
                     torch.distributed.all_reduce(mean_loss, op=torch.distributed.ReduceOp.AVG)
                 last_loss = float(mean_loss)
                 if not math.isfinite(last_loss):
-                    raise RuntimeError(f"training diverged: loss is {last_loss} at iteration {it} (lower --lr?)")
+                    raise RuntimeError(
+                        f"training diverged: loss is {last_loss} at iteration {it} (lower --lr?)"
+                    )
                 now = time.perf_counter()
-                row: dict[str, Any] = {"iteration": it, "loss": f"{last_loss:.6g}", "lr": f"{lr:.6g}",
-                                       "seconds": f"{seconds_before + now - t0:.2f}",
-                                       "it_per_s": f"{(it - it_log) / max(now - t_log, 1e-9):.3f}"}
+                row: dict[str, Any] = {
+                    "iteration": it,
+                    "loss": f"{last_loss:.6g}",
+                    "lr": f"{lr:.6g}",
+                    "seconds": f"{seconds_before + now - t0:.2f}",
+                    "it_per_s": f"{(it - it_log) / max(now - t_log, 1e-9):.3f}",
+                }
                 t_log, it_log = now, it
                 running.zero_()
                 n_running = 0
-                if cfg.val_every and (it % cfg.val_every == 0 or it == cfg.iters or out_of_time) and ctx.is_main:
+                if (
+                    cfg.val_every
+                    and (it % cfg.val_every == 0 or it == cfg.iters or out_of_time)
+                    and ctx.is_main
+                ):
                     row.update(_validate(ema, model_name, cfg, device))
                 log_rows.append(row)
                 if ctx.is_main:
@@ -479,7 +531,8 @@ def _validate(ema: nn.Module, model_name: str, cfg: TrainConfig, device: torch.d
     """Mean PSNR / PSNR-µ of the EMA model on the validation set (in memory, no 16-bit round trip)."""
     from bench.evaluate import evaluate_module
 
-    rec = evaluate_module(ema, cfg.val_data, cfg.val_ids, name=model_name, device=device, show_progress=False,
-                          distributed=False)
+    rec = evaluate_module(
+        ema, cfg.val_data, cfg.val_ids, name=model_name, device=device, show_progress=False, distributed=False
+    )
     # None when no image could be scored (non-finite outputs): logged as "nan", never as a number.
     return {f"val_{k}": "nan" if rec[k] is None else f"{rec[k]:.4f}" for k in ("psnr", "psnr_mu")}

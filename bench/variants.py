@@ -72,11 +72,15 @@ def load_variant(spec: str) -> tuple[str, Callable[[], nn.Module]]:
         if not attr:
             close = suggest(spec)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise UsageError(f"variant {spec!r} is not a registered model, a file.py:factory or a module:Class{hint}")
+            raise UsageError(
+                f"variant {spec!r} is not a registered model, a file.py:factory or a module:Class{hint}"
+            )
         try:
             module = importlib.import_module(target)
         except Exception as exc:
-            raise UsageError(f"variant {spec!r}: cannot import module {target!r}: {type(exc).__name__}: {exc}") from exc
+            raise UsageError(
+                f"variant {spec!r}: cannot import module {target!r}: {type(exc).__name__}: {exc}"
+            ) from exc
     if is_model(attr):
         return attr, lambda: create_model(attr)
     obj = getattr(module, attr, None)
@@ -90,9 +94,13 @@ def load_variant(spec: str) -> tuple[str, Callable[[], nn.Module]]:
         try:
             model = obj()
         except Exception as exc:
-            raise UsageError(f"variant {spec!r}: building {attr}() failed: {type(exc).__name__}: {exc}") from exc
+            raise UsageError(
+                f"variant {spec!r}: building {attr}() failed: {type(exc).__name__}: {exc}"
+            ) from exc
         if not isinstance(model, nn.Module):
-            raise UsageError(f"variant {spec!r}: {attr}() returned {type(model).__name__}, not a torch.nn.Module")
+            raise UsageError(
+                f"variant {spec!r}: {attr}() returned {type(model).__name__}, not a torch.nn.Module"
+            )
         model.eapbench_name = name  # type: ignore[attr-defined]
         return model
 
@@ -126,6 +134,8 @@ def check_contract(model: nn.Module, name: str = "model", size: tuple[int, int] 
     if not isinstance(out, torch.Tensor):
         raise UsageError(f"{name}: forward must return a tensor, returned {type(out).__name__}")
     if tuple(out.shape) != (1, 3, height, width):
-        raise UsageError(f"{name}: output shape {list(out.shape)} != [1, 3, {height}, {width}] (the input's size)")
+        raise UsageError(
+            f"{name}: output shape {list(out.shape)} != [1, 3, {height}, {width}] (the input's size)"
+        )
     if not torch.isfinite(out).all():
         raise UsageError(f"{name}: output has non-finite values on a random input")

@@ -59,8 +59,12 @@ class FeaturePyramid(nn.Module):
     def __init__(self, in_channels: int = 3, features: int = 64) -> None:
         super().__init__()
         self.head = nn.Sequential(nn.Conv2d(in_channels, features, 1), lrelu(), ResidualBlock(features))
-        self.down1 = nn.Sequential(conv(features, features, 3, stride=2), lrelu(), conv(features, features, 3), lrelu())
-        self.down2 = nn.Sequential(conv(features, features, 3, stride=2), lrelu(), conv(features, features, 3), lrelu())
+        self.down1 = nn.Sequential(
+            conv(features, features, 3, stride=2), lrelu(), conv(features, features, 3), lrelu()
+        )
+        self.down2 = nn.Sequential(
+            conv(features, features, 3, stride=2), lrelu(), conv(features, features, 3), lrelu()
+        )
 
     def forward(self, x: Tensor) -> list[Tensor]:
         l1 = self.head(x)
@@ -111,7 +115,9 @@ class PCDLevel(nn.Module):
         self.act = lrelu()
         self.act_out = act_out
 
-    def forward(self, nbr: Tensor, ref: Tensor, coarser: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, nbr: Tensor, ref: Tensor, coarser: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Returns ``(aligned features, offset features)`` of this level."""
         a = self.act
         off = a(self.offset1(torch.cat([nbr, ref], 1)))
@@ -134,7 +140,9 @@ class PCDAlign(nn.Module):
         self.l3 = PCDLevel(features, groups, coarsest=True)  # 1/4 resolution
         self.l2 = PCDLevel(features, groups, coarsest=False)  # 1/2 resolution
         self.l1 = PCDLevel(features, groups, coarsest=False, act_out=False)  # full resolution
-        self.cascade = PCDLevel(features, groups, coarsest=True)  # refinement of l1's output at full resolution
+        self.cascade = PCDLevel(
+            features, groups, coarsest=True
+        )  # refinement of l1's output at full resolution
 
     def forward(self, nbr: list[Tensor], ref: list[Tensor]) -> Tensor:
         level3 = self.l3(nbr[2], ref[2])
@@ -149,7 +157,12 @@ class ADNet(HDRModel):
     size_multiple = 4
 
     def __init__(
-        self, features: int = 64, n_blocks: int = 3, n_dense_layers: int = 5, growth: int = 32, groups: int = 8
+        self,
+        features: int = 64,
+        n_blocks: int = 3,
+        n_dense_layers: int = 5,
+        growth: int = 32,
+        groups: int = 8,
     ) -> None:
         super().__init__()
         self.pyramid = FeaturePyramid(3, features)
@@ -162,7 +175,9 @@ class ADNet(HDRModel):
             DRDB(features, growth=growth, n_layers=n_dense_layers, dilation=2) for _ in range(n_blocks)
         )
         self.fuse = nn.Sequential(conv(n_blocks * features, features, 1), conv(features, features, 3))
-        self.post = nn.Sequential(conv(features, features, 3), nn.LeakyReLU(0.01), conv(features, 3, 3), nn.ReLU())
+        self.post = nn.Sequential(
+            conv(features, features, 3), nn.LeakyReLU(0.01), conv(features, 3, 3), nn.ReLU()
+        )
 
     def reconstruct(self, ldrs: Tensor, ev: Tensor) -> Tensor:
         frames = frame_inputs(ldrs, ev, self.gamma)  # per frame [ldr (3 ch), ev-aligned (3 ch)]

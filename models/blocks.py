@@ -16,9 +16,19 @@ from torch import Tensor, nn
 GAMMA = 2.24  # the NTIRE 2022 data's gamma (protocol section 1)
 
 
-def conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, dilation: int = 1, bias: bool = True) -> nn.Conv2d:
+def conv(
+    in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, dilation: int = 1, bias: bool = True
+) -> nn.Conv2d:
     """A standard convolution with 'same' padding (for odd kernels)."""
-    return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=dilation * (kernel - 1) // 2, dilation=dilation, bias=bias)
+    return nn.Conv2d(
+        in_ch,
+        out_ch,
+        kernel,
+        stride=stride,
+        padding=dilation * (kernel - 1) // 2,
+        dilation=dilation,
+        bias=bias,
+    )
 
 
 class DSConv(nn.Sequential):
@@ -30,7 +40,13 @@ class DSConv(nn.Sequential):
     """
 
     def __init__(
-        self, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, dilation: int = 1, order: str = "dw-pw"
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int = 3,
+        stride: int = 1,
+        dilation: int = 1,
+        order: str = "dw-pw",
     ) -> None:
         if order == "dw-pw":
             dw = nn.Conv2d(in_ch, in_ch, kernel, stride, dilation * (kernel - 1) // 2, dilation, groups=in_ch)
@@ -38,7 +54,9 @@ class DSConv(nn.Sequential):
             super().__init__(dw, pw)
         elif order == "pw-dw":
             pw = nn.Conv2d(in_ch, out_ch, 1)
-            dw = nn.Conv2d(out_ch, out_ch, kernel, stride, dilation * (kernel - 1) // 2, dilation, groups=out_ch)
+            dw = nn.Conv2d(
+                out_ch, out_ch, kernel, stride, dilation * (kernel - 1) // 2, dilation, groups=out_ch
+            )
             super().__init__(pw, dw)
         else:
             raise ValueError(f"DSConv order must be 'dw-pw' or 'pw-dw', not {order!r}")
@@ -81,7 +99,9 @@ class DRDB(nn.Module):
     serves AHDR (standard 3x3 convs) and the EAPNet ablation rows (depthwise-separable convs).
     """
 
-    def __init__(self, channels: int = 64, growth: int = 32, n_layers: int = 6, dilation: int = 2, conv_factory=None) -> None:
+    def __init__(
+        self, channels: int = 64, growth: int = 32, n_layers: int = 6, dilation: int = 2, conv_factory=None
+    ) -> None:
         super().__init__()
         conv_factory = conv_factory or (lambda i, o, d: conv(i, o, 3, dilation=d))
         self.layers = nn.ModuleList(
@@ -122,7 +142,9 @@ def check_inputs(ldrs: Tensor, ev: Tensor) -> None:
     if ldrs.dim() != 5 or ldrs.shape[1] != 3 or ldrs.shape[2] != 3:
         raise ValueError(f"ldrs must be [B, 3 frames, 3 channels, H, W], got {list(ldrs.shape)}")
     if ev.dim() != 2 or ev.shape[0] != ldrs.shape[0] or ev.shape[1] != 3:
-        raise ValueError(f"ev must be [B, 3] (one EV per frame), got {list(ev.shape)} for {ldrs.shape[0]} samples")
+        raise ValueError(
+            f"ev must be [B, 3] (one EV per frame), got {list(ev.shape)} for {ldrs.shape[0]} samples"
+        )
     if not ldrs.is_floating_point():
         raise ValueError(f"ldrs must be a float tensor in 0..1, got {ldrs.dtype}")
 

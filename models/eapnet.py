@@ -51,7 +51,9 @@ class EAPNetConfig:
     share_weights: bool = False  # one encoder for all frames, one attention/alignment for short+long
     align: str = "full"  # feature alignment (SFT): "none", "full" or "half" resolution
     attention_resolution: str = "full"  # "full" (its branch's resolution) or "half" of it
-    upsample: str = "bilinear"  # learnable x2 upsampling in PDUBs and half-res modules: "bilinear"|"transposed"
+    upsample: str = (
+        "bilinear"  # learnable x2 upsampling in PDUBs and half-res modules: "bilinear"|"transposed"
+    )
     enc_channels: int = 32  # width of each encoder branch
     channels: int = 64  # width of the merged features and of the restoration network
     output_activation: str = "relu"  # non-negative, unbounded: NTIRE ground truth exceeds 1
@@ -70,9 +72,13 @@ class EAPNetConfig:
         if self.n_blocks < 1:
             raise ValueError("EAPNetConfig.n_blocks must be >= 1")
         if self.align != "none" and not self.ms_encoder:
-            raise ValueError("alignment works on the multi-scale encoder's high branch: needs ms_encoder=True")
+            raise ValueError(
+                "alignment works on the multi-scale encoder's high branch: needs ms_encoder=True"
+            )
         if self.ms_encoder and 2 * self.enc_channels != self.channels:
-            raise ValueError("with ms_encoder, channels must be 2 * enc_channels (high + low are concatenated)")
+            raise ValueError(
+                "with ms_encoder, channels must be 2 * enc_channels (high + low are concatenated)"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,7 +147,9 @@ class FeatureAlignment(nn.Module):
         self.half = half
 
         def branch() -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(2 * channels, channels, 1), act(), nn.Conv2d(channels, channels, 1))
+            return nn.Sequential(
+                nn.Conv2d(2 * channels, channels, 1), act(), nn.Conv2d(channels, channels, 1)
+            )
 
         self.scale = branch()
         self.shift = branch()
@@ -191,7 +199,13 @@ class PDUB(nn.Module):
 
 def ds_drdb(channels: int = 64) -> DRDB:
     """The ablation's DRDB (exp1/exp2): AHDR's block with pointwise-then-depthwise separable convs."""
-    return DRDB(channels, growth=32, n_layers=6, dilation=2, conv_factory=lambda i, o, d: DSConv(i, o, dilation=d, order="pw-dw"))
+    return DRDB(
+        channels,
+        growth=32,
+        n_layers=6,
+        dilation=2,
+        conv_factory=lambda i, o, d: DSConv(i, o, dilation=d, order="pw-dw"),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +234,8 @@ class EAPNet(HDRModel):
         half_att = cfg.attention_resolution == "half"
         self.attention = nn.ModuleList(Attention(att_ch, half_att, cfg.upsample) for _ in range(n_pair))
         self.alignment = nn.ModuleList(
-            FeatureAlignment(ce, cfg.align == "half", cfg.upsample) for _ in range(n_pair if cfg.align != "none" else 0)
+            FeatureAlignment(ce, cfg.align == "half", cfg.upsample)
+            for _ in range(n_pair if cfg.align != "none" else 0)
         )
         self.merge = nn.Sequential(DSConv(merge_in, c), act())
         if cfg.block == "pdub":
@@ -229,7 +244,9 @@ class EAPNet(HDRModel):
             self.blocks = nn.Sequential(*(ds_drdb(c) for _ in range(cfg.n_blocks)))
         self.refine = nn.Sequential(DSConv(c, c), act(), DSConv(c, c), act())
         self.head = conv(c, 3)  # the one standard conv of the restoration network
-        self.out_act = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), "none": nn.Identity()}[cfg.output_activation]
+        self.out_act = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), "none": nn.Identity()}[
+            cfg.output_activation
+        ]
 
     def _encoder(self, i: int) -> nn.Module:
         return self.encoders[0 if len(self.encoders) == 1 else i]
@@ -268,20 +285,35 @@ STANDARD = replace(LIGHTWEIGHT, n_blocks=4, align="half", attention_resolution="
 
 # Table 1 rows (flags as in bench/paper_tables.csv): name -> (row, description, config)
 TABLE1 = {
-    "eapnet-exp1": ("base: AHDR with depthwise-separable convs, half-resolution restoration, 3 DRDBs",
-                    replace(LIGHTWEIGHT, ms_encoder=False, block="drdb", share_weights=True, align="none")),
-    "eapnet-exp2": ("+ multi-scale encoder (3 DRDBs, shared weights)",
-                    replace(LIGHTWEIGHT, block="drdb", share_weights=True, align="none")),
-    "eapnet-exp3": ("+ PDUB instead of DRDB (shared weights)", replace(LIGHTWEIGHT, share_weights=True, align="none")),
-    "eapnet-exp4": ("+ alignment at full resolution (shared weights)", replace(LIGHTWEIGHT, share_weights=True)),
+    "eapnet-exp1": (
+        "base: AHDR with depthwise-separable convs, half-resolution restoration, 3 DRDBs",
+        replace(LIGHTWEIGHT, ms_encoder=False, block="drdb", share_weights=True, align="none"),
+    ),
+    "eapnet-exp2": (
+        "+ multi-scale encoder (3 DRDBs, shared weights)",
+        replace(LIGHTWEIGHT, block="drdb", share_weights=True, align="none"),
+    ),
+    "eapnet-exp3": (
+        "+ PDUB instead of DRDB (shared weights)",
+        replace(LIGHTWEIGHT, share_weights=True, align="none"),
+    ),
+    "eapnet-exp4": (
+        "+ alignment at full resolution (shared weights)",
+        replace(LIGHTWEIGHT, share_weights=True),
+    ),
     "eapnet-exp5": ("no weight sharing, no alignment", replace(LIGHTWEIGHT, align="none")),
     "eapnet-exp6": ("lightweight EAPNet (Track 2 entry)", LIGHTWEIGHT),
-    "eapnet-exp7": ("attention and alignment at half resolution",
-                    replace(LIGHTWEIGHT, align="half", attention_resolution="half")),
+    "eapnet-exp7": (
+        "attention and alignment at half resolution",
+        replace(LIGHTWEIGHT, align="half", attention_resolution="half"),
+    ),
     "eapnet-exp8": ("standard EAPNet (Track 1 entry): 4 PDUBs, transposed-conv upsampling", STANDARD),
 }
-ALIASES = {"eapnet-exp6": "eapnet-lightweight", "eapnet-exp8": "eapnet-standard",
-           "eapnet-lightweight-pdub3": "eapnet-lightweight"}
+ALIASES = {
+    "eapnet-exp6": "eapnet-lightweight",
+    "eapnet-exp8": "eapnet-standard",
+    "eapnet-lightweight-pdub3": "eapnet-lightweight",
+}
 
 
 def _factory(config: EAPNetConfig):
@@ -310,11 +342,26 @@ def _alias_weights(name: str) -> str | None:
 
 
 for _name, (_desc, _cfg) in TABLE1.items():
-    register_model(_factory(_cfg), name=_name, family="eapnet", paper_table=1, paper_row=_name.split("-")[-1],
-                   description=_desc, alias_of=ALIASES.get(_name), weights=_alias_weights(_name))
+    register_model(
+        _factory(_cfg),
+        name=_name,
+        family="eapnet",
+        paper_table=1,
+        paper_row=_name.split("-")[-1],
+        description=_desc,
+        alias_of=ALIASES.get(_name),
+        weights=_alias_weights(_name),
+    )
 
 for _n in (2, 3, 4, 5):
     _name = f"eapnet-lightweight-pdub{_n}"
-    register_model(_factory(replace(LIGHTWEIGHT, n_blocks=_n)), name=_name, family="eapnet", paper_table=2,
-                   paper_row=f"pdub{_n}", description=f"lightweight EAPNet with {_n} PDUBs",
-                   alias_of=ALIASES.get(_name), weights=_alias_weights(_name))
+    register_model(
+        _factory(replace(LIGHTWEIGHT, n_blocks=_n)),
+        name=_name,
+        family="eapnet",
+        paper_table=2,
+        paper_row=f"pdub{_n}",
+        description=f"lightweight EAPNet with {_n} PDUBs",
+        alias_of=ALIASES.get(_name),
+        weights=_alias_weights(_name),
+    )

@@ -129,7 +129,8 @@ def list_models(pattern: str | list[str] | None = None, family: str | None = Non
     names = [
         n
         for n, info in _REGISTRY.items()
-        if any(fnmatch.fnmatchcase(n, p.lower()) for p in patterns) and (family is None or info.family == family)
+        if any(fnmatch.fnmatchcase(n, p.lower()) for p in patterns)
+        and (family is None or info.family == family)
     ]
     return sorted(names, key=_natural_key)
 

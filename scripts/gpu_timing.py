@@ -49,8 +49,14 @@ def run_step(argv: list[str], timeout_s: float, log: Path) -> tuple[int | None, 
     with open(log, "a") as fh:
         fh.write(f"\n$ run_bench.py {' '.join(argv)}  (timeout {timeout_s:.0f} s)\n")
         fh.flush()
-        proc = subprocess.Popen([sys.executable, str(REPO / "run_bench.py"), *argv], cwd=REPO, env=env,
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(REPO / "run_bench.py"), *argv],
+            cwd=REPO,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             rc = proc.wait(timeout=max(timeout_s, 1))
         except subprocess.TimeoutExpired:
@@ -95,22 +101,35 @@ def markdown(card: str, records: list[dict], calibration: dict | None, notes: li
         status = r.get("status", "-")
         if status != "ok":
             status = f"{status}: {r.get('error', '; '.join(r.get('warnings', [])))}"[:120].replace("|", "/")
-        paper_setting = (r.get("backend"), r.get("precision"), r.get("width"), r.get("height")) == ("eager", "fp32", 1920, 1080)
+        paper_setting = (r.get("backend"), r.get("precision"), r.get("width"), r.get("height")) == (
+            "eager",
+            "fp32",
+            1920,
+            1080,
+        )
         paper = PAPER_V100_S.get(r["model"]) if paper_setting else None
         lines.append(
             f"| {r['model']} | {r.get('backend')} | {r.get('precision')} | {ms(r.get('median_s'))} "
             + (f"| {ms(r.get('p10_s'))}-{ms(r.get('p90_s'))} | " if r.get("p10_s") is not None else "| - | ")
             + ("-" if r.get("cv") is None else f"{r['cv']:.1%}")
-            + f" | {r.get('runs', '-')} | " + ("-" if r.get("compile_s") is None else f"{r['compile_s']:.1f}")
-            + " | " + ("-" if mem is None else f"{mem / 2**20:.0f}")
-            + " | " + ("-" if r.get("rel_l2_error") is None else f"{r['rel_l2_error']:.1e}")
+            + f" | {r.get('runs', '-')} | "
+            + ("-" if r.get("compile_s") is None else f"{r['compile_s']:.1f}")
+            + " | "
+            + ("-" if mem is None else f"{mem / 2**20:.0f}")
+            + " | "
+            + ("-" if r.get("rel_l2_error") is None else f"{r['rel_l2_error']:.1e}")
             + f" | {ms(r.get('floor_s'))} | "
             + ("-" if r.get("floor_fraction") is None else f"{r['floor_fraction']:.1%}")
             + f" | {ms(paper)} | {status} |"
         )
     if calibration:
-        flops = ", ".join(f"{k} {v / 1e12:.3g} TFLOP/s" for k, v in calibration.get("peak_flops", {}).items() if v)
-        lines += ["", f"Measured ceilings (calibrate): copy {calibration['bandwidth_Bps'] / 1e12:.3g} TB/s; matmul {flops}."]
+        flops = ", ".join(
+            f"{k} {v / 1e12:.3g} TFLOP/s" for k, v in calibration.get("peak_flops", {}).items() if v
+        )
+        lines += [
+            "",
+            f"Measured ceilings (calibrate): copy {calibration['bandwidth_Bps'] / 1e12:.3g} TB/s; matmul {flops}.",
+        ]
     if notes:
         lines += ["", "Notes:", *[f"- {n}" for n in notes]]
     return "\n".join(lines) + "\n"
@@ -119,14 +138,23 @@ def markdown(card: str, records: list[dict], calibration: dict | None, notes: li
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="output folder (created)")
-    ap.add_argument("--budget-s", type=float, default=225.0, help="wall-clock budget for all steps (default 225)")
+    ap.add_argument(
+        "--budget-s", type=float, default=225.0, help="wall-clock budget for all steps (default 225)"
+    )
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=30)
-    ap.add_argument("--device", default="cuda", help="cuda (default); cpu only to rehearse the script at a tiny --size")
-    ap.add_argument("--size", default="1920x1080", help="timed size (default 1920x1080, padded from 1900x1060)")
-    ap.add_argument("--no-store", action="store_true",
-                    help="leave the results database alone (a rehearsal); by default every time is stored")
+    ap.add_argument(
+        "--device", default="cuda", help="cuda (default); cpu only to rehearse the script at a tiny --size"
+    )
+    ap.add_argument(
+        "--size", default="1920x1080", help="timed size (default 1920x1080, padded from 1900x1060)"
+    )
+    ap.add_argument(
+        "--no-store",
+        action="store_true",
+        help="leave the results database alone (a rehearsal); by default every time is stored",
+    )
     args = ap.parse_args()
 
     import torch
@@ -148,45 +176,113 @@ def main() -> int:
 
     cal_path = out / "calibration.json"
     big = args.device.startswith("cuda")
-    rc, secs = run_step(["calibrate", "--device", args.device, "--copy-mib", "1024" if big else "64",
-                         "--matmul-n", "8192" if big else "512", "--repeat", "5", "--no-save", "--json", str(cal_path)], min(40.0, deadline - time.perf_counter()), log)
+    rc, secs = run_step(
+        [
+            "calibrate",
+            "--device",
+            args.device,
+            "--copy-mib",
+            "1024" if big else "64",
+            "--matmul-n",
+            "8192" if big else "512",
+            "--repeat",
+            "5",
+            "--no-save",
+            "--json",
+            str(cal_path),
+        ],
+        min(40.0, deadline - time.perf_counter()),
+        log,
+    )
     calibration = read_json(cal_path)
     if calibration is None:
         notes.append(f"calibrate failed (exit {rc}, {secs:.0f} s): see gpu_timing.log")
 
     records: list[dict] = []
     # --force: always measure; a stored result from an earlier run is never passed off as this card's.
-    common = ["--device", args.device, "--size", args.size, "--pad-from", "auto", "--warmup", str(args.warmup),
-              "--repeat", str(args.repeat), "--no-store" if args.no_store else "--force"]
+    common = [
+        "--device",
+        args.device,
+        "--size",
+        args.size,
+        "--pad-from",
+        "auto",
+        "--warmup",
+        str(args.warmup),
+        "--repeat",
+        str(args.repeat),
+        "--no-store" if args.no_store else "--force",
+    ]
     trt = importlib.util.find_spec("torch_tensorrt") is not None
     runnable = [s for s in STEPS if s[0] != "tensorrt" or trt]
     for backend, precision, share in STEPS:
         if (backend, precision, share) == runnable[-1]:
             share = 1.0  # the last step that can run gets whatever budget is left
-        base = {"device": args.device, "device_name": card, "backend": backend, "precision": precision,
-                "size": args.size, "median_s": None, "warnings": []}
+        base = {
+            "device": args.device,
+            "device_name": card,
+            "backend": backend,
+            "precision": precision,
+            "size": args.size,
+            "median_s": None,
+            "warnings": [],
+        }
         if backend == "tensorrt" and not trt:
-            notes.append("TensorRT not timed: torch_tensorrt is not installed here (pip install 'eapbench[tensorrt]')")
-            records += [{**base, "model": m, "status": "skipped", "error": "torch_tensorrt not installed"} for m in models]
+            notes.append(
+                "TensorRT not timed: torch_tensorrt is not installed here (pip install 'eapbench[tensorrt]')"
+            )
+            records += [
+                {**base, "model": m, "status": "skipped", "error": "torch_tensorrt not installed"}
+                for m in models
+            ]
             continue
         left = deadline - time.perf_counter()
         if left < 15:
             records += [{**base, "model": m, "status": "skipped", "error": "budget spent"} for m in models]
             continue
         path = out / f"time-{backend}-{precision}.json"
-        rc, secs = run_step(["time", "--models", ",".join(models), "--backend", backend, "--precision", precision,
-                             *common, "--json", str(path)], left * share, log)
+        rc, secs = run_step(
+            [
+                "time",
+                "--models",
+                ",".join(models),
+                "--backend",
+                backend,
+                "--precision",
+                precision,
+                *common,
+                "--json",
+                str(path),
+            ],
+            left * share,
+            log,
+        )
         got = read_json(path) or []
         records += got
         done = {r["model"] for r in got}
         why = "timeout" if rc is None else f"exit {rc}"
         for m in models:
             if m not in done:
-                records.append({**base, "model": m, "status": "error", "error": f"not finished ({why} after {secs:.0f} s)"})
+                records.append(
+                    {
+                        **base,
+                        "model": m,
+                        "status": "error",
+                        "error": f"not finished ({why} after {secs:.0f} s)",
+                    }
+                )
         if rc not in (0, 1):
-            notes.append(f"{backend} {precision}: step ended with {why} after {secs:.0f} s; see gpu_timing.log")
+            notes.append(
+                f"{backend} {precision}: step ended with {why} after {secs:.0f} s; see gpu_timing.log"
+            )
 
-    summary = {"card": card, "budget_s": args.budget_s, "records": records, "calibration": calibration, "notes": notes}
+    summary = {
+        "card": card,
+        "budget_s": args.budget_s,
+        "records": records,
+        "calibration": calibration,
+        "notes": notes,
+    }
     write_json(out / "gpu_timing.json", summary)
     atomic_write_text(out / "gpu_timing.md", markdown(card, records, calibration, notes))
     print((out / "gpu_timing.md").read_text())

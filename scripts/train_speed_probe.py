@@ -64,8 +64,10 @@ def main() -> None:
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             dt = (time.perf_counter() - t) / args.steps
-            print(f"amp={int(amp)} channels_last={int(channels_last)}: {1 / dt:.2f} it/s ({dt * 1e3:.1f} ms/step)",
-                  flush=True)
+            print(
+                f"amp={int(amp)} channels_last={int(channels_last)}: {1 / dt:.2f} it/s ({dt * 1e3:.1f} ms/step)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

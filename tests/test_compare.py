@@ -42,9 +42,34 @@ def tiny_weights(tmp_path_factory) -> Path:
 
 def _compare(tmp_path: Path, data: Path, weights: Path, *extra: str) -> dict:
     out = tmp_path / "out"
-    rc = main(["compare", "--variant", VARIANT, "--against", AGAINST, "--data", str(data), "--weights", str(weights),
-               "--device", "cpu", "--size", "32x32", "--warmup", "0", "--repeat", "1", "--db", str(tmp_path / "r.sqlite"),
-               "--out", str(out), "--json", str(tmp_path / "cmp.json"), *extra])
+    rc = main(
+        [
+            "compare",
+            "--variant",
+            VARIANT,
+            "--against",
+            AGAINST,
+            "--data",
+            str(data),
+            "--weights",
+            str(weights),
+            "--device",
+            "cpu",
+            "--size",
+            "32x32",
+            "--warmup",
+            "0",
+            "--repeat",
+            "1",
+            "--db",
+            str(tmp_path / "r.sqlite"),
+            "--out",
+            str(out),
+            "--json",
+            str(tmp_path / "cmp.json"),
+            *extra,
+        ]
+    )
     assert rc == 0
     return json.loads((tmp_path / "cmp.json").read_text())
 
@@ -81,7 +106,12 @@ def test_compare_variant_file_end_to_end(tmp_path, tiny_data, tiny_weights, caps
     # Everything went through the store.
     with ResultsStore(tmp_path / "r.sqlite") as store:
         kinds = {(r["kind"], r["model"]) for r in store.query()}
-    assert {("profile", "tiny-hdr"), ("time", "tiny-hdr"), ("eval", "tiny-hdr"), ("eval", "ref-frame")} <= kinds
+    assert {
+        ("profile", "tiny-hdr"),
+        ("time", "tiny-hdr"),
+        ("eval", "tiny-hdr"),
+        ("eval", "ref-frame"),
+    } <= kinds
 
 
 def test_compare_reuses_cache_until_forced(tmp_path, tiny_data, tiny_weights, capsys):
@@ -101,8 +131,21 @@ def test_compare_reuses_cache_until_forced(tmp_path, tiny_data, tiny_weights, ca
 
 def test_contract_violation_is_one_line_and_measures_nothing(tmp_path, capsys):
     db = tmp_path / "r.sqlite"
-    rc = main(["compare", "--variant", f"{FIXTURES / 'tiny_variant.py'}:BrokenShape", "--against", "ref-frame",
-               "--device", "cpu", "--db", str(db), "--out", str(tmp_path / "out")])
+    rc = main(
+        [
+            "compare",
+            "--variant",
+            f"{FIXTURES / 'tiny_variant.py'}:BrokenShape",
+            "--against",
+            "ref-frame",
+            "--device",
+            "cpu",
+            "--db",
+            str(db),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "output shape" in err

@@ -86,7 +86,9 @@ def test_torchinfo_quirks_reproduced(unused):
     rec = cx.profile(model, w, h)
     assert (rec["maccs"], rec["params"]) == (ti_maccs, ti_params)
     true = cx.profile(model, w, h, convention="true")
-    unused_params = sum(p.numel() for p in model.unused_conv.parameters()) + sum(p.numel() for p in unused.parameters())
+    unused_params = sum(p.numel() for p in model.unused_conv.parameters()) + sum(
+        p.numel() for p in unused.parameters()
+    )
     # true params: everything some op read, the functional conv's weight included, unused modules not.
     assert true["params"] == true["params_total"] - unused_params
 
@@ -125,7 +127,12 @@ class _OriginalAHDR(nn.Module):
         self.att11, self.att12, self.attConv1 = _c3(128, 128), _c3(128, 64), _c3(64, 64)  # attConv1 unused
         self.att31, self.att32, self.attConv3 = _c3(128, 128), _c3(128, 64), _c3(64, 64)  # attConv3 unused
         self.drdb1, self.drdb2, self.drdb3 = _DRDB(), _DRDB(), _DRDB()
-        self.gff1, self.gff3, self.conv_up, self.conv3 = nn.Conv2d(192, 64, 1), _c3(64, 64), _c3(64, 64), _c3(64, 3)
+        self.gff1, self.gff3, self.conv_up, self.conv3 = (
+            nn.Conv2d(192, 64, 1),
+            _c3(64, 64),
+            _c3(64, 64),
+            _c3(64, 3),
+        )
 
     def forward(self, ldrs, ev):
         x1, x2, x3 = frame_inputs(ldrs, ev)
@@ -355,7 +362,9 @@ def test_cli_profile_json_csv_and_tables(tmp_path, capsys):
 def test_cli_cross_check(tmp_path, capsys):
     name = (list_models("eapnet-lightweight") or list_models())[0]
     out = tmp_path / "x.json"
-    assert cli_main(["profile", "--cross-check", "--models", name, "--size", "32x32", "--json", str(out)]) == 0
+    assert (
+        cli_main(["profile", "--cross-check", "--models", name, "--size", "32x32", "--json", str(out)]) == 0
+    )
     printed = capsys.readouterr().out
     assert "fvcore" in printed and "explained" in printed and "UNEXPLAINED" not in printed
     assert json.loads(out.read_text())[0]["model"] == name
@@ -408,7 +417,10 @@ def test_matmuls_priced_whatever_their_keyword_scalars():
     [
         (["--models", "eapnet-lightweight", "--size", "16x16", "--json", "."], "is a folder"),
         (["--models", "eapnet-lightweight", "--size", "16x16", "--csv", "."], "is a folder"),
-        (["--cross-check", "--models", "eapnet-lightweight", "--per-layer"], "--per-layer cannot be combined"),
+        (
+            ["--cross-check", "--models", "eapnet-lightweight", "--per-layer"],
+            "--per-layer cannot be combined",
+        ),
     ],
 )
 def test_cli_bad_outputs_and_combinations_exit_2_before_any_work(argv, fragment, capsys):

@@ -16,11 +16,20 @@ NTIRE_INPUT = [(1, 3, 3, 1060, 1900), (1, 3)]
 
 # bench/paper_tables.csv: GMAccs of Table 1 and Table 2, params of Tables 4 and 5
 PAPER_GMACCS = {
-    "eapnet-exp1": 152.11, "eapnet-exp2": 137.66, "eapnet-exp3": 121.03, "eapnet-exp4": 146.28,
-    "eapnet-exp5": 121.03, "eapnet-exp6": 146.28, "eapnet-exp7": 126.43, "eapnet-exp8": 198.38,
-    "eapnet-lightweight": 146.28, "eapnet-standard": 198.38,
-    "eapnet-lightweight-pdub2": 128.25, "eapnet-lightweight-pdub3": 146.28,
-    "eapnet-lightweight-pdub4": 164.31, "eapnet-lightweight-pdub5": 182.34,
+    "eapnet-exp1": 152.11,
+    "eapnet-exp2": 137.66,
+    "eapnet-exp3": 121.03,
+    "eapnet-exp4": 146.28,
+    "eapnet-exp5": 121.03,
+    "eapnet-exp6": 146.28,
+    "eapnet-exp7": 126.43,
+    "eapnet-exp8": 198.38,
+    "eapnet-lightweight": 146.28,
+    "eapnet-standard": 198.38,
+    "eapnet-lightweight-pdub2": 128.25,
+    "eapnet-lightweight-pdub3": 146.28,
+    "eapnet-lightweight-pdub4": 164.31,
+    "eapnet-lightweight-pdub5": 182.34,
 }
 PAPER_PARAMS = {"eapnet-standard": 576.23e3, "eapnet-lightweight": 393.73e3}
 
@@ -107,7 +116,10 @@ def test_params_within_1_percent_of_paper(counts, name):
 
 def test_paper_identities(counts):
     # Table 2 is exactly linear: one PDUB adds 18.03 G.
-    steps = [counts[f"eapnet-lightweight-pdub{n + 1}"][0] - counts[f"eapnet-lightweight-pdub{n}"][0] for n in (2, 3, 4)]
+    steps = [
+        counts[f"eapnet-lightweight-pdub{n + 1}"][0] - counts[f"eapnet-lightweight-pdub{n}"][0]
+        for n in (2, 3, 4)
+    ]
     assert len(set(steps)) == 1 and abs(steps[0] / 1e9 - 18.03) < 0.1
     # Weight sharing changes parameters, not MAccs (each call is counted).
     assert counts["eapnet-exp3"][0] == counts["eapnet-exp5"][0]
@@ -120,8 +132,11 @@ def test_paper_identities(counts):
 
 def test_depthwise_separable_everywhere_but_first_and_last():
     model = EAPNet(EAPNetConfig())
-    dense3x3 = [n for n, m in model.named_modules()
-                if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and m.groups == 1]
+    dense3x3 = [
+        n
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and m.groups == 1
+    ]
     # per frame: the encoder's first conv and its stride-2 low-branch conv; plus the output conv
     assert sorted(dense3x3) == sorted(
         [f"encoders.{i}.head.0" for i in range(3)] + [f"encoders.{i}.low.0" for i in range(3)] + ["head"]

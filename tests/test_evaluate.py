@@ -81,7 +81,9 @@ def test_reference_scores_equal_the_metrics_computed_directly(data):
 
 def test_saved_predictions_roundtrip_to_the_same_scores(data, tmp_path):
     out = tmp_path / "pred"
-    rec = evaluate("exposure-merge", data, roundtrip16=True, save_predictions=out, device="cpu", show_progress=False)
+    rec = evaluate(
+        "exposure-merge", data, roundtrip16=True, save_predictions=out, device="cpu", show_progress=False
+    )
     assert rec["roundtrip16"] is True
     for p in rec["per_image"]:
         assert (out / f"{p['id']}.png").is_file() and (out / f"{p['id']}_alignratio.npy").is_file()
@@ -104,7 +106,9 @@ def test_tiled_prediction_equals_whole_image():
     merge = create_model("exposure-merge")
     assert torch.equal(predict(merge, ldrs, ev, tile=16, overlap=4), predict(merge, ldrs, ev))
     # A conv stack with receptive radius 3: a margin of overlap/2 = 4 pixels hides every seam.
-    net = torch.nn.Sequential(*[torch.nn.Conv2d(9, 9, 3, padding=1) for _ in range(2)], torch.nn.Conv2d(9, 3, 3, padding=1))
+    net = torch.nn.Sequential(
+        *[torch.nn.Conv2d(9, 9, 3, padding=1) for _ in range(2)], torch.nn.Conv2d(9, 3, 3, padding=1)
+    )
 
     class Wrap(torch.nn.Module):
         def forward(self, ldrs, ev):
@@ -133,8 +137,13 @@ def test_models_with_parameters_need_weights(data, variants, tmp_path, capsys):
 
     name, factory = load_variant(f"{variants}:tiny")
     save_weights(tmp_path / "tiny.safetensors", factory(), name)
-    rec = evaluate(f"{variants}:tiny", data, weights=str(tmp_path / "tiny.safetensors"), device="cpu",
-                   show_progress=False)
+    rec = evaluate(
+        f"{variants}:tiny",
+        data,
+        weights=str(tmp_path / "tiny.safetensors"),
+        device="cpu",
+        show_progress=False,
+    )
     assert rec["weights"].endswith("tiny.safetensors") and rec["n_images"] == 3
 
 
@@ -142,28 +151,69 @@ def test_bad_weights_exit_2(data, variants, tmp_path, capsys):
     from bench.checkpoint import save_weights
 
     base = ["eval", "--data", str(data), "--device", "cpu"]
-    assert cli([*base, "--models", "eapnet-lightweight", "--weights", str(tmp_path / "missing.safetensors")]) == 2
+    assert (
+        cli([*base, "--models", "eapnet-lightweight", "--weights", str(tmp_path / "missing.safetensors")])
+        == 2
+    )
     (tmp_path / "junk.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
-    assert cli([*base, "--models", "eapnet-lightweight", "--weights", str(tmp_path / "junk.safetensors")]) == 2
+    assert (
+        cli([*base, "--models", "eapnet-lightweight", "--weights", str(tmp_path / "junk.safetensors")]) == 2
+    )
     assert "not a valid safetensors" in capsys.readouterr().err
     save_weights(tmp_path / "tiny.safetensors", torch.nn.Conv2d(9, 3, 3), "tiny")
-    assert cli([*base, "--models", "eapnet-lightweight", "--weights", str(tmp_path / "tiny.safetensors")]) == 2
+    assert (
+        cli([*base, "--models", "eapnet-lightweight", "--weights", str(tmp_path / "tiny.safetensors")]) == 2
+    )
     assert "trained for model 'tiny'" in capsys.readouterr().err
     save_weights(tmp_path / "unnamed.safetensors", torch.nn.Conv2d(9, 3, 3), "")
-    assert cli([*base, "--variant", f"{variants}:tiny", "--weights", str(tmp_path / "unnamed.safetensors")]) == 2
+    assert (
+        cli([*base, "--variant", f"{variants}:tiny", "--weights", str(tmp_path / "unnamed.safetensors")]) == 2
+    )
     assert "does not fit" in capsys.readouterr().err
-    assert cli([*base, "--models", "ref-frame,exposure-merge", "--weights", str(tmp_path / "tiny.safetensors")]) == 2
+    assert (
+        cli([*base, "--models", "ref-frame,exposure-merge", "--weights", str(tmp_path / "tiny.safetensors")])
+        == 2
+    )
 
 
 def test_cli_writes_json_and_csv(data, tmp_path, capsys):
-    rc = cli(["eval", "--models", "ref-frame,exposure-merge", "--data", str(data), "--ids", "0000-0001",
-              "--device", "cpu", "--tile", "32", "--json", str(tmp_path / "e.json"), "--csv", str(tmp_path / "e.csv")])
+    rc = cli(
+        [
+            "eval",
+            "--models",
+            "ref-frame,exposure-merge",
+            "--data",
+            str(data),
+            "--ids",
+            "0000-0001",
+            "--device",
+            "cpu",
+            "--tile",
+            "32",
+            "--json",
+            str(tmp_path / "e.json"),
+            "--csv",
+            str(tmp_path / "e.csv"),
+        ]
+    )
     assert rc == 0
     records = json.loads((tmp_path / "e.json").read_text())
     assert [r["model"] for r in records] == ["ref-frame", "exposure-merge"]
     for r in records:
-        for key in ("model", "weights", "data", "ids", "n_images", "n_failed", "failed", "psnr", "psnr_mu",
-                    "roundtrip16", "device", "per_image"):
+        for key in (
+            "model",
+            "weights",
+            "data",
+            "ids",
+            "n_images",
+            "n_failed",
+            "failed",
+            "psnr",
+            "psnr_mu",
+            "roundtrip16",
+            "device",
+            "per_image",
+        ):
             assert key in r
         assert r["n_images"] == 2 and r["tile"] == 32
     lines = (tmp_path / "e.csv").read_text().splitlines()
@@ -189,8 +239,23 @@ def test_records_say_how_they_scored_and_why_an_image_failed(data, variants):
 
 def test_wildcards_skip_models_without_weights_but_names_do_not(data, tmp_path, capsys):
     out = tmp_path / "eval.json"
-    assert cli(["eval", "--models", "eapnet-lightweight-pdub*,ref-frame", "--data", str(data), "--ids", "0000",
-                "--no-store", "--json", str(out)]) == 0
+    assert (
+        cli(
+            [
+                "eval",
+                "--models",
+                "eapnet-lightweight-pdub*,ref-frame",
+                "--data",
+                str(data),
+                "--ids",
+                "0000",
+                "--no-store",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "skipped 3 model(s)" in err and "eapnet-lightweight-pdub2" in err
     # pdub3 is an alias of eapnet-lightweight and shares its shipped weights

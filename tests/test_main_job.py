@@ -16,8 +16,22 @@ MODELS = "eapnet-exp1,eapnet-exp8,ref-frame"  # exp8 is an alias of eapnet-stand
 
 def _run(tmp_path: Path, *extra: str) -> dict:
     # A leading option (no command) runs the main job, as `python run_bench.py --quick` does.
-    rc = main(["--quick", "--models", MODELS, "--device", "cpu", "--db", str(tmp_path / "r.sqlite"),
-               "--out", str(tmp_path / "reports"), "--json", str(tmp_path / "all.json"), *extra])
+    rc = main(
+        [
+            "--quick",
+            "--models",
+            MODELS,
+            "--device",
+            "cpu",
+            "--db",
+            str(tmp_path / "r.sqlite"),
+            "--out",
+            str(tmp_path / "reports"),
+            "--json",
+            str(tmp_path / "all.json"),
+            *extra,
+        ]
+    )
     assert rc == 0
     return json.loads((tmp_path / "all.json").read_text())
 
@@ -28,8 +42,13 @@ def test_main_job_quick_end_to_end(tmp_path, capsys):
     assert result["failures"] == []
     with ResultsStore(tmp_path / "r.sqlite") as store:
         stored = {(r["kind"], r["model"]) for r in store.query()}
-    assert stored == {("profile", "eapnet-exp1"), ("profile", "eapnet-exp8"), ("profile", "ref-frame"),
-                      ("time", "eapnet-exp1"), ("eval", "ref-frame")}
+    assert stored == {
+        ("profile", "eapnet-exp1"),
+        ("profile", "eapnet-exp8"),
+        ("profile", "ref-frame"),
+        ("time", "eapnet-exp1"),
+        ("eval", "ref-frame"),
+    }
     assert result["counts"] == {"measured": len(stored), "cached": 0}
     summary = {r["model"]: r for r in result["summary"]}
     assert summary["eapnet-exp1"]["gmaccs"] > 100 and summary["eapnet-exp1"]["runtime_s"] > 0
@@ -53,7 +72,9 @@ def test_main_job_second_run_reuses_everything(tmp_path, capsys):
 
 def test_main_job_bad_input(tmp_path, capsys):
     assert main(["all", "--quick", "--models", "nope-*", "--db", str(tmp_path / "r.sqlite")]) == 2
-    assert main(["all", "--quick", "--data", str(tmp_path / "missing"), "--db", str(tmp_path / "r.sqlite")]) == 2
+    assert (
+        main(["all", "--quick", "--data", str(tmp_path / "missing"), "--db", str(tmp_path / "r.sqlite")]) == 2
+    )
     assert main(["all", "--repeat", "0", "--db", str(tmp_path / "r.sqlite")]) == 2
     err = capsys.readouterr().err
     assert "nope-*" in err and "no such folder" in err

@@ -14,7 +14,10 @@ def test_wildcards_and_natural_sort():
     assert names == [f"eapnet-exp{i}" for i in range(1, 9)]
     pdubs = list_models("eapnet-lightweight-pdub*")
     assert pdubs == [f"eapnet-lightweight-pdub{i}" for i in range(2, 6)]
-    assert set(list_models(["eapnet-standard", "eapnet-lightweight"])) == {"eapnet-standard", "eapnet-lightweight"}
+    assert set(list_models(["eapnet-standard", "eapnet-lightweight"])) == {
+        "eapnet-standard",
+        "eapnet-lightweight",
+    }
     assert list_models("no-such-*") == []
 
 

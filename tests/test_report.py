@@ -44,8 +44,13 @@ def _rows_by_model(table: dict) -> dict[str, dict]:
 
 
 def _fixture(records: list[dict], kind: str, model: str, **match) -> dict:
-    found = [r["record"] for r in records if r["kind"] == kind and r["record"]["model"] == model
-             and all(r["record"].get(k) == v for k, v in match.items())]
+    found = [
+        r["record"]
+        for r in records
+        if r["kind"] == kind
+        and r["record"]["model"] == model
+        and all(r["record"].get(k) == v for k, v in match.items())
+    ]
     assert len(found) == 1, (kind, model, match)
     return found[0]
 
@@ -64,7 +69,9 @@ def test_paper_csv_loads_every_table():
 def test_normalize_loss_matches_spellings():
     # The paper's names, the CSV's row ids and bench/losses.py's names.
     assert normalize_loss("Tan L1 + mu-law L1") == normalize_loss("tan_mu_l1") == normalize_loss("mu_tanh")
-    assert normalize_loss("µ-law L1") == normalize_loss("mu_l1") == normalize_loss("mu") != normalize_loss("L1")
+    assert (
+        normalize_loss("µ-law L1") == normalize_loss("mu_l1") == normalize_loss("mu") != normalize_loss("L1")
+    )
     assert normalize_loss("Tan L1") == normalize_loss("tanh") != normalize_loss("mu")
     assert normalize_loss("l1") == normalize_loss("L1") == "l1"
 
@@ -75,8 +82,11 @@ def test_every_table_has_every_paper_row_and_labelled_columns(meas):
         assert [r["row"] for r in table["rows"]] == [row_label(p) for p in paper_table(number)]
         sources = {c["key"]: c["source"] for c in table["columns"]}
         for m in spec.metrics:
-            assert (sources[f"{m}_paper"], sources[f"{m}_measured"], sources[f"{m}_diff"]) == \
-                ("paper", "measured", "diff")
+            assert (sources[f"{m}_paper"], sources[f"{m}_measured"], sources[f"{m}_diff"]) == (
+                "paper",
+                "measured",
+                "diff",
+            )
         # Paper cells hold exactly the paper's numbers.
         for row, prow in zip(table["rows"], paper_table(number), strict=True):
             for m in spec.metrics:
@@ -90,7 +100,9 @@ def test_measured_cells_come_from_the_store_only(meas, fixture_records):
     assert light["gmaccs_measured"] == pytest.approx(prof["maccs"] / 1e9)
     assert light["gmaccs_diff"] == pytest.approx(prof["maccs"] / 1e9 - 146.28)
     # The shipped-weights eval stands for the model, not the Table 3 run trained with another loss.
-    shipped = _fixture(fixture_records, "eval", "eapnet-lightweight", weights="weights/eapnet-lightweight.safetensors")
+    shipped = _fixture(
+        fixture_records, "eval", "eapnet-lightweight", weights="weights/eapnet-lightweight.safetensors"
+    )
     assert light["psnr_db_measured"] == shipped["psnr"]
     # The numerics-failed fp16 timing is ignored; the full-size fp32 GPU time is used, with its setting.
     gpu = _fixture(fixture_records, "time", "eapnet-lightweight", precision="fp32")
@@ -118,7 +130,9 @@ def test_untrained_eval_is_never_reported(meas):
 def test_ahdr_params_note(meas, fixture_records):
     ahdr = _rows_by_model(build_table("5", meas))["ahdr"]
     assert ahdr["params_k_paper"] == 1141.28
-    assert ahdr["params_k_measured"] == pytest.approx(_fixture(fixture_records, "profile", "ahdr")["params"] / 1e3)
+    assert ahdr["params_k_measured"] == pytest.approx(
+        _fixture(fixture_records, "profile", "ahdr")["params"] / 1e3
+    )
     assert "1441.28" in ahdr["note"] and "transposition" in ahdr["note"]
 
 
@@ -134,7 +148,10 @@ def test_table3_measured_only_with_matching_train_and_eval(meas, fixture_records
 
 def test_write_report_files(fixture_db, tmp_path):
     out = tmp_path / "report"
-    assert main(["report", "--db", str(fixture_db), "--out", str(out), "--json", str(tmp_path / "rep.json")]) == 0
+    assert (
+        main(["report", "--db", str(fixture_db), "--out", str(out), "--json", str(tmp_path / "rep.json")])
+        == 0
+    )
     for number in TABLES:
         n_rows = len(paper_table(number))
         md = (out / f"table{number}.md").read_text()
@@ -160,8 +177,13 @@ def test_write_report_files(fixture_db, tmp_path):
 
 
 def test_latex_escapes_special_characters():
-    table = {"number": "9", "title": "a_b & c%", "columns": [{"key": "row", "label": "Row", "source": "paper"}],
-             "rows": [{"row": "x_1 & µ"}], "notes": []}
+    table = {
+        "number": "9",
+        "title": "a_b & c%",
+        "columns": [{"key": "row", "label": "Row", "source": "paper"}],
+        "rows": [{"row": "x_1 & µ"}],
+        "notes": [],
+    }
     tex = render_latex(table)
     assert r"a\_b \& c\%" in tex and r"x\_1 \& $\mu$" in tex
 
@@ -188,9 +210,23 @@ def test_empty_store_renders_paper_only(tmp_path):
 
 
 def _eval_row(data: Path) -> dict:
-    record = {"model": "ref-frame", "weights": None, "data": str(data), "n_images": 2, "n_failed": 0,
-              "psnr": 30.0, "psnr_mu": 31.0}
-    return {"id": 1, "kind": "eval", "model": "ref-frame", "config_hash": "", "settings": {}, "record": record}
+    record = {
+        "model": "ref-frame",
+        "weights": None,
+        "data": str(data),
+        "n_images": 2,
+        "n_failed": 0,
+        "psnr": 30.0,
+        "psnr_mu": 31.0,
+    }
+    return {
+        "id": 1,
+        "kind": "eval",
+        "model": "ref-frame",
+        "config_hash": "",
+        "settings": {},
+        "record": record,
+    }
 
 
 def test_accuracy_difference_only_on_real_data(tmp_path):
@@ -201,7 +237,9 @@ def test_accuracy_difference_only_on_real_data(tmp_path):
     simulated, real = tmp_path / "sim", tmp_path / "real"
     simulated.mkdir()
     real.mkdir()
-    (simulated / "manifest.json").write_text(json.dumps({"generator": "eapbench make-data", "kind": "synthetic"}))
+    (simulated / "manifest.json").write_text(
+        json.dumps({"generator": "eapbench make-data", "kind": "synthetic"})
+    )
     assert not is_real_data(simulated) and is_real_data(real) and not is_real_data(tmp_path / "gone")
     meas_sim = Measurements([_eval_row(simulated)])
     meas_real = Measurements([_eval_row(real)])
@@ -226,9 +264,17 @@ def test_paper_points_keep_the_two_data_sets_apart():
     validation = {t for p in points if "online" not in p["data"] for t in p["tables"]}
     assert online == {"4", "5"} and validation == {"1", "2", "6"}
     # Teams in both tracks are told apart (or merged when the numbers agree); ablations merge into names.
-    assert {"ALONG (T1)", "ALONG (T2)", "AdeTeam (T1, T2)", "EAPNet-lightweight", "EAPNet-lightweight (T2)"} \
-        <= set(by_label)
-    assert by_label["EAPNet-lightweight"]["tables"] == ["1", "2", "6"] and not by_label["EAPNet-lightweight"]["ablation"]
+    assert {
+        "ALONG (T1)",
+        "ALONG (T2)",
+        "AdeTeam (T1, T2)",
+        "EAPNet-lightweight",
+        "EAPNet-lightweight (T2)",
+    } <= set(by_label)
+    assert (
+        by_label["EAPNet-lightweight"]["tables"] == ["1", "2", "6"]
+        and not by_label["EAPNet-lightweight"]["ablation"]
+    )
     assert by_label["Exp. 1"]["ablation"]
 
 

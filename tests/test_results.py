@@ -30,7 +30,9 @@ def _profile(model: str, maccs: int) -> dict:
 
 def test_add_and_lookup_roundtrip(tmp_path):
     with ResultsStore(tmp_path / "r.sqlite") as store:
-        rid = store.add("profile", _profile("m", 5), config_hash="abc", settings={"size": "64x64"}, environment=ENV)
+        rid = store.add(
+            "profile", _profile("m", 5), config_hash="abc", settings={"size": "64x64"}, environment=ENV
+        )
         hit = store.lookup("profile", "m", "abc", {"size": "64x64"})
         assert hit["id"] == rid and hit["record"]["maccs"] == 5
         assert hit["environment"] == ENV and hit["settings"] == {"size": "64x64"}
@@ -80,10 +82,12 @@ def test_failed_batch_write_stores_nothing(tmp_path):
     with ResultsStore(tmp_path / "r.sqlite") as store:
         store.add("profile", _profile("kept", 1), environment=ENV)
         with pytest.raises(ValueError, match="no model"):
-            store.add_many([
-                {"kind": "profile", "record": _profile("a", 1), "environment": ENV},
-                {"kind": "profile", "record": {"maccs": 3}, "environment": ENV},  # no model name
-            ])
+            store.add_many(
+                [
+                    {"kind": "profile", "record": _profile("a", 1), "environment": ENV},
+                    {"kind": "profile", "record": {"maccs": 3}, "environment": ENV},  # no model name
+                ]
+            )
         assert [r["model"] for r in store.query()] == ["kept"]
         with pytest.raises(ValueError, match="kind"):
             store.add("bogus", _profile("b", 1))
@@ -122,7 +126,15 @@ def test_model_config_hash_tracks_architecture():
 
 def test_environment_manifest_fields():
     env = environment_manifest("cpu")
-    for key in ("suite_version", "git_revision", "torch_version", "cuda_version", "python", "platform", "device"):
+    for key in (
+        "suite_version",
+        "git_revision",
+        "torch_version",
+        "cuda_version",
+        "python",
+        "platform",
+        "device",
+    ):
         assert key in env
     assert env["device"] == "cpu"
 
@@ -138,8 +150,22 @@ def _fixture_db(path: Path) -> Path:
 def test_results_command_lists_filters_exports(tmp_path, capsys):
     db = _fixture_db(tmp_path / "r.sqlite")
     n_eval = sum(1 for r in json.loads(FIXTURE.read_text())["results"] if r["kind"] == "eval")
-    assert main(["results", "--db", str(db), "--kind", "eval", "--csv", str(tmp_path / "e.csv"),
-                 "--json", str(tmp_path / "e.json")]) == 0
+    assert (
+        main(
+            [
+                "results",
+                "--db",
+                str(db),
+                "--kind",
+                "eval",
+                "--csv",
+                str(tmp_path / "e.csv"),
+                "--json",
+                str(tmp_path / "e.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"{n_eval} result(s)" in out and "PSNR" in out
     rows = json.loads((tmp_path / "e.json").read_text())

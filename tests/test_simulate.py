@@ -54,7 +54,7 @@ def test_scenes_are_high_dynamic_range(synth):
         # highlights above the medium frame's saturation, and the GT capped at the short frame's
         assert gt.max() > 1.0
         assert gt.max() <= 4.0 ** (1 / 2.24) + 1e-3
-        assert (gt ** 2.24 < 0.01).mean() > 0.001  # dark regions the long frame is needed for
+        assert (gt**2.24 < 0.01).mean() > 0.001  # dark regions the long frame is needed for
 
 
 def test_medium_frame_unsaturated_where_gt_below_one(synth):
@@ -75,7 +75,9 @@ def test_short_frame_is_4x_darker_in_linear_terms(synth):
     ratios = []
     for sid in ids:
         lin, _ = _linear_frames(root, sid)
-        usable = (lin[1] > 0.2) & (lin[1] < 0.9)  # well exposed in medium, clear of quantisation noise in short
+        usable = (lin[1] > 0.2) & (
+            lin[1] < 0.9
+        )  # well exposed in medium, clear of quantisation noise in short
         ratios.append(lin[1][usable] / lin[0][usable])
     assert np.median(np.concatenate(ratios)) == pytest.approx(4.0, rel=0.05)
 
@@ -88,7 +90,9 @@ def test_noise_level_as_configured():
     assert out.std() == pytest.approx(expected, rel=0.03)
     assert out.mean() == pytest.approx(0.25 + 0.001, abs=1e-3)
     # exposure: one stop down halves the signal; saturation clips at 1
-    assert simulate.expose(flat, -1.0, sensor, np.random.default_rng(0)).mean() == pytest.approx(0.126, abs=1e-3)
+    assert simulate.expose(flat, -1.0, sensor, np.random.default_rng(0)).mean() == pytest.approx(
+        0.126, abs=1e-3
+    )
     assert simulate.expose(flat, 3.0, sensor, np.random.default_rng(0)).max() == 1.0
     quiet = simulate.expose(flat, 0.0, simulate.Sensor(shot=0, read=0, offset=0), np.random.default_rng(0))
     assert np.all(quiet == 0.25)
@@ -164,7 +168,9 @@ def test_perspective_crop_looks_where_asked():
         view = simulate.perspective_crop(pano, (33, 21), yaw_deg=yaw, pitch_deg=0.0, hfov_deg=60.0)
         assert view[10, 16, 0] == pytest.approx(180.0 + yaw, abs=1.5)
     # a flat image smaller than the size is upscaled, then cropped
-    crop, info = simulate.flat_crop(np.ones((10, 20, 3), np.float32), (40, 10), np.random.default_rng(0), True)
+    crop, info = simulate.flat_crop(
+        np.ones((10, 20, 3), np.float32), (40, 10), np.random.default_rng(0), True
+    )
     assert crop.shape == (10, 40, 3) and info["upscale"] == 2.0
 
 
@@ -179,15 +185,32 @@ def test_exr_round_trip(tmp_path):
     OpenEXR = pytest.importorskip("OpenEXR")
     rgb = np.random.default_rng(0).uniform(0, 50, (8, 10, 3)).astype(np.float32)
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
-    with OpenEXR.File(header, {"R": rgb[..., 0].copy(), "G": rgb[..., 1].copy(), "B": rgb[..., 2].copy()}) as f:
+    with OpenEXR.File(
+        header, {"R": rgb[..., 0].copy(), "G": rgb[..., 1].copy(), "B": rgb[..., 2].copy()}
+    ) as f:
         f.write(str(tmp_path / "x.exr"))
     assert np.array_equal(simulate.read_radiance(tmp_path / "x.exr"), rgb)
 
 
 def test_make_data_command(tmp_path, capsys):
     out = tmp_path / "cli"
-    rc = main(["make-data", str(out), "--synthetic", "2", "--size", "40x24", "--evs=-3,-1,1",
-               "--seed", "5", "--read", "0.004", "--json", str(tmp_path / "s.json")])
+    rc = main(
+        [
+            "make-data",
+            str(out),
+            "--synthetic",
+            "2",
+            "--size",
+            "40x24",
+            "--evs=-3,-1,1",
+            "--seed",
+            "5",
+            "--read",
+            "0.004",
+            "--json",
+            str(tmp_path / "s.json"),
+        ]
+    )
     assert rc == 0
     assert "wrote 2 sample(s)" in capsys.readouterr().out
     summary = json.loads((tmp_path / "s.json").read_text())

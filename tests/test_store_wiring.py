@@ -50,9 +50,30 @@ def _rows(db: Path, kind: str) -> list[dict]:
 
 # Per command: its arguments (tiny: 16x16 or 64x64, one timed run) and the function that measures.
 COMMANDS = {
-    "profile": (["profile", "--models", "ref-frame,eapnet-lightweight", "--size", "64x64"], complexity, "profile"),
-    "time": (["time", "--models", "ref-frame", "--size", "16x16", "--warmup", "0", "--repeat", "1", "--threads", "1",
-              "--no-memory", "--no-roofline"], timing, "time_model"),
+    "profile": (
+        ["profile", "--models", "ref-frame,eapnet-lightweight", "--size", "64x64"],
+        complexity,
+        "profile",
+    ),
+    "time": (
+        [
+            "time",
+            "--models",
+            "ref-frame",
+            "--size",
+            "16x16",
+            "--warmup",
+            "0",
+            "--repeat",
+            "1",
+            "--threads",
+            "1",
+            "--no-memory",
+            "--no-roofline",
+        ],
+        timing,
+        "time_model",
+    ),
     "eval": (["eval", "--models", "ref-frame,exposure-merge", "--device", "cpu"], ev, "evaluate_module"),
 }
 
@@ -103,8 +124,19 @@ def test_store_reuse_force_and_no_store(kind, data, tmp_path, monkeypatch, capsy
 
 def test_command_changed_settings_are_measured_again(tmp_path, monkeypatch):
     calls = _count_calls(monkeypatch, timing, "time_model")
-    base = ["time", "--models", "ref-frame", "--warmup", "0", "--repeat", "1", "--no-memory", "--no-roofline",
-            "--db", str(tmp_path / "r.sqlite")]
+    base = [
+        "time",
+        "--models",
+        "ref-frame",
+        "--warmup",
+        "0",
+        "--repeat",
+        "1",
+        "--no-memory",
+        "--no-roofline",
+        "--db",
+        str(tmp_path / "r.sqlite"),
+    ]
     assert cli([*base, "--size", "16x16"]) == 0
     assert cli([*base, "--size", "16x24"]) == 0
     assert cli([*base, "--size", "16x16", "--repeat", "2"]) == 0
@@ -113,17 +145,34 @@ def test_command_changed_settings_are_measured_again(tmp_path, monkeypatch):
 
 def test_failed_results_are_never_reused(tmp_path, monkeypatch, capsys):
     # A backend whose output is wrong: numerics-failed, so it is neither stored nor reused.
-    monkeypatch.setitem(timing.BACKENDS, "compile", lambda m, x, o: (lambda ldrs, ev: -m(ldrs, ev) - 1))
+    monkeypatch.setitem(timing.BACKENDS, "compile", lambda m, x, o: lambda ldrs, ev: -m(ldrs, ev) - 1)
     calls = _count_calls(monkeypatch, timing, "time_model")
     db = tmp_path / "r.sqlite"
-    argv = ["time", "--models", "ref-frame", "--size", "16x16", "--backend", "compile", "--warmup", "0",
-            "--repeat", "1", "--no-memory", "--no-roofline", "--db", str(db)]
+    argv = [
+        "time",
+        "--models",
+        "ref-frame",
+        "--size",
+        "16x16",
+        "--backend",
+        "compile",
+        "--warmup",
+        "0",
+        "--repeat",
+        "1",
+        "--no-memory",
+        "--no-roofline",
+        "--db",
+        str(db),
+    ]
     assert cli(argv) == 1 and cli(argv) == 1
     assert len(calls) == 2 and _rows(db, "time") == []
     # A failed row already in a database (older suite, another tool) is not a cache hit either.
     with ResultsStore(db) as store:
         store.add("eval", {"model": "m", "psnr": None, "n_failed": 1}, config_hash="h", settings={"a": 1})
-        record, hit = cached(store, "eval", "m", "h", {"a": 1}, lambda: {"model": "m", "psnr": 40.0, "n_failed": 0})
+        record, hit = cached(
+            store, "eval", "m", "h", {"a": 1}, lambda: {"model": "m", "psnr": 40.0, "n_failed": 0}
+        )
         assert not hit and record["psnr"] == 40.0 and len(store.query("eval")) == 2
 
 
@@ -134,15 +183,52 @@ def test_main_job_functions_and_commands_share_entries(tmp_path, monkeypatch):
         measure.time(store, "ref-frame", device="cpu", size=(16, 16), warmup=0, repeat=1, threads=1)
     calls = _count_calls(monkeypatch, complexity, "profile") + _count_calls(monkeypatch, timing, "time_model")
     assert cli(["profile", "--models", "ref-frame", "--size", "64x64", "--db", str(db)]) == 0
-    assert cli(["time", "--models", "ref-frame", "--size", "16x16", "--warmup", "0", "--repeat", "1", "--threads", "1",
-                "--no-memory", "--no-roofline", "--db", str(db)]) == 0
+    assert (
+        cli(
+            [
+                "time",
+                "--models",
+                "ref-frame",
+                "--size",
+                "16x16",
+                "--warmup",
+                "0",
+                "--repeat",
+                "1",
+                "--threads",
+                "1",
+                "--no-memory",
+                "--no-roofline",
+                "--db",
+                str(db),
+            ]
+        )
+        == 0
+    )
     assert calls == [] and len(_rows(db, "profile")) == 1 and len(_rows(db, "time")) == 1
 
 
 def test_train_stores_its_summary(data, tmp_path):
     db = tmp_path / "r.sqlite"
-    base = ["train", "--model", "eapnet-lightweight", "--data", str(data), "--iters", "1", "--batch", "1",
-            "--patch", "32", "--stride", "32", "--workers", "0", "--device", "cpu"]
+    base = [
+        "train",
+        "--model",
+        "eapnet-lightweight",
+        "--data",
+        str(data),
+        "--iters",
+        "1",
+        "--batch",
+        "1",
+        "--patch",
+        "32",
+        "--stride",
+        "32",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+    ]
     assert cli([*base, "--out", str(tmp_path / "run1"), "--db", str(db)]) == 0
     (row,) = _rows(db, "train")
     assert row["model"] == "eapnet-lightweight" and row["record"]["iters"] == 1
@@ -168,11 +254,24 @@ def test_bad_db_exits_2_naming_the_file(kind, bad, data, tmp_path, monkeypatch, 
         "profile": COMMANDS["profile"][0],
         "time": COMMANDS["time"][0],
         "eval": [*COMMANDS["eval"][0], "--data", str(data)],
-        "train": ["train", "--model", "eapnet-lightweight", "--data", str(data), "--out", str(tmp_path / "run"),
-                  "--iters", "1"],
+        "train": [
+            "train",
+            "--model",
+            "eapnet-lightweight",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+            "--iters",
+            "1",
+        ],
     }[kind]
     # The database is checked before any work: nothing is measured or trained.
-    work = {"profile": (complexity, "profile"), "time": (timing, "time_model"), "eval": (ev, "evaluate_module")}
+    work = {
+        "profile": (complexity, "profile"),
+        "time": (timing, "time_model"),
+        "eval": (ev, "evaluate_module"),
+    }
     calls = _count_calls(monkeypatch, *work[kind]) if kind in work else []
     assert cli([*argv, "--db", str(db)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -185,8 +185,9 @@ def test_scene_from_ntire_files(tmp_path):
 
 def test_time_model_end_to_end_with_fake_timer(tiny_model):
     timer = FakeTimer([0.004, 0.005, 0.006])
-    rec = timing.time_model(tiny_model, size=(40, 24), pad_from=(38, 21), warmup=2, repeat=6, threads=1,
-                            memory=False, timer=timer)
+    rec = timing.time_model(
+        tiny_model, size=(40, 24), pad_from=(38, 21), warmup=2, repeat=6, threads=1, memory=False, timer=timer
+    )
     assert set(timing.RECORD_KEYS) <= set(rec)
     assert timer.calls == 8
     assert rec["runs"] == 6 and rec["median_s"] == pytest.approx(0.005)
@@ -198,8 +199,9 @@ def test_time_model_end_to_end_with_fake_timer(tiny_model):
 
 
 def test_lower_precision_is_checked_against_fp32(tiny_model):
-    rec = timing.time_model(tiny_model, size=(32, 24), precision="bf16", channels_last=True, warmup=0, repeat=2,
-                            memory=False)
+    rec = timing.time_model(
+        tiny_model, size=(32, 24), precision="bf16", channels_last=True, warmup=0, repeat=2, memory=False
+    )
     assert rec["status"] == "ok"
     assert 0 < rec["rel_l2_error"] <= timing.REL_L2_BOUNDS["bf16"]
 
@@ -216,7 +218,7 @@ def test_numerics_check_catches_a_wrong_backend(tiny_model, monkeypatch):
 
 
 def test_non_finite_output_fails_numerics(tiny_model, monkeypatch):
-    monkeypatch.setitem(timing.BACKENDS, "nan", lambda m, x, o: (lambda ldrs, ev: m(ldrs, ev) * float("nan")))
+    monkeypatch.setitem(timing.BACKENDS, "nan", lambda m, x, o: lambda ldrs, ev: m(ldrs, ev) * float("nan"))
     rec = timing.time_model(tiny_model, size=(16, 16), backend="nan", warmup=0, repeat=1, memory=False)
     assert rec["status"] == "numerics-failed"
 
@@ -234,8 +236,16 @@ def test_compile_path_records_compile_time(tiny_model, monkeypatch):
         return compiled
 
     monkeypatch.setattr(torch, "compile", fake_compile)
-    rec = timing.time_model(tiny_model, size=(16, 16), backend="compile", precision="fp16", warmup=1, repeat=3,
-                            memory=False, compile_mode="max-autotune")
+    rec = timing.time_model(
+        tiny_model,
+        size=(16, 16),
+        backend="compile",
+        precision="fp16",
+        warmup=1,
+        repeat=3,
+        memory=False,
+        compile_mode="max-autotune",
+    )
     assert seen["mode"] == "max-autotune"
     assert seen["calls"] == 1 + 1 + 3 + 1  # first (compiling) call, warm-up, timed runs, numerics output
     assert rec["compile_s"] is not None and rec["compile_s"] >= 0
@@ -275,7 +285,9 @@ def test_resolve_device_without_cuda():
 
 
 def test_cpu_peak_memory_in_child_process():
-    peak, note = timing.cpu_peak_memory("eapnet-lightweight", None, (64, 48), (64, 48), 1, None, "fp32", False, 1)
+    peak, note = timing.cpu_peak_memory(
+        "eapnet-lightweight", None, (64, 48), (64, 48), 1, None, "fp32", False, 1
+    )
     assert note is None
     # One forward at 64x48 allocates at least its input and a few 32-channel feature maps.
     assert peak > 64 * 48 * 32 * 4
@@ -321,8 +333,9 @@ def test_known_devices(name, expected):
 
 
 def test_unknown_device_has_no_floor(tmp_path):
-    fields = roofline.roofline_fields({"maccs": 1e9, "params": 10, "activations": 10}, "Some CPU", "fp32", 0.1,
-                                      calibration_dir=tmp_path)
+    fields = roofline.roofline_fields(
+        {"maccs": 1e9, "params": 10, "activations": 10}, "Some CPU", "fp32", 0.1, calibration_dir=tmp_path
+    )
     assert fields["floor_s"] is None and fields["maccs"] == 1e9
 
 
@@ -333,7 +346,9 @@ def test_calibration_overrides_data_sheet_and_gives_fraction(tmp_path):
     f = roofline.roofline_fields(profile, cal["device_name"], "fp32", 0.04, calibration_dir=tmp_path)
     assert f["roofline_source"].startswith("calibrated")
     assert f["floor_s"] == pytest.approx(0.01) and f["floor_fraction"] == pytest.approx(0.25)
-    sheet = roofline.roofline_fields(profile, cal["device_name"], "fp32", 0.04, calibration_dir=tmp_path / "none")
+    sheet = roofline.roofline_fields(
+        profile, cal["device_name"], "fp32", 0.04, calibration_dir=tmp_path / "none"
+    )
     assert sheet["floor_s"] == pytest.approx(2 * 50e9 / 67e12)
 
 
@@ -350,9 +365,27 @@ def test_calibrate_cpu_small():
 
 def test_time_command_writes_json(tiny_model, tmp_path, capsys):
     out = tmp_path / "t.json"
-    rc, stdout, _ = run_cli(["time", "--models", tiny_model, "--size", "40x24", "--pad-from", "38x22",
-                             "--warmup", "1", "--repeat", "3", "--threads", "1", "--no-memory", "--json", str(out)],
-                            capsys)
+    rc, stdout, _ = run_cli(
+        [
+            "time",
+            "--models",
+            tiny_model,
+            "--size",
+            "40x24",
+            "--pad-from",
+            "38x22",
+            "--warmup",
+            "1",
+            "--repeat",
+            "3",
+            "--threads",
+            "1",
+            "--no-memory",
+            "--json",
+            str(out),
+        ],
+        capsys,
+    )
     assert rc == 0
     recs = json.loads(out.read_text())
     assert len(recs) == 1 and set(timing.RECORD_KEYS) <= set(recs[0])
@@ -362,8 +395,24 @@ def test_time_command_writes_json(tiny_model, tmp_path, capsys):
 
 def test_time_command_real_model_tiny_size(tmp_path, capsys):
     out = tmp_path / "t.json"
-    rc, _, _ = run_cli(["time", "--models", "eapnet-lightweight", "--size", "48x32", "--warmup", "0",
-                        "--repeat", "2", "--threads", "1", "--json", str(out)], capsys)
+    rc, _, _ = run_cli(
+        [
+            "time",
+            "--models",
+            "eapnet-lightweight",
+            "--size",
+            "48x32",
+            "--warmup",
+            "0",
+            "--repeat",
+            "2",
+            "--threads",
+            "1",
+            "--json",
+            str(out),
+        ],
+        capsys,
+    )
     assert rc == 0
     rec = json.loads(out.read_text())[0]
     assert rec["model"] == "eapnet-lightweight" and rec["median_s"] > 0
@@ -371,10 +420,27 @@ def test_time_command_real_model_tiny_size(tmp_path, capsys):
 
 
 def test_time_command_wrong_backend_exits_1(tiny_model, monkeypatch, tmp_path, capsys):
-    monkeypatch.setitem(timing.BACKENDS, "compile", lambda m, x, o: (lambda ldrs, ev: -m(ldrs, ev)))
+    monkeypatch.setitem(timing.BACKENDS, "compile", lambda m, x, o: lambda ldrs, ev: -m(ldrs, ev))
     out = tmp_path / "t.json"
-    rc, stdout, _ = run_cli(["time", "--models", tiny_model, "--size", "16x16", "--backend", "compile",
-                             "--repeat", "1", "--warmup", "0", "--no-memory", "--json", str(out)], capsys)
+    rc, stdout, _ = run_cli(
+        [
+            "time",
+            "--models",
+            tiny_model,
+            "--size",
+            "16x16",
+            "--backend",
+            "compile",
+            "--repeat",
+            "1",
+            "--warmup",
+            "0",
+            "--no-memory",
+            "--json",
+            str(out),
+        ],
+        capsys,
+    )
     assert rc == 1
     assert json.loads(out.read_text())[0]["status"] == "numerics-failed"
     assert "numerics-failed" in stdout
@@ -386,8 +452,23 @@ def test_time_command_records_a_failing_model(tiny_model, monkeypatch, tmp_path,
 
     monkeypatch.setitem(timing.BACKENDS, "compile", crash)
     out = tmp_path / "t.json"
-    rc, _, _ = run_cli(["time", "--models", tiny_model, "--size", "16x16", "--backend", "compile", "--repeat", "1",
-                        "--no-memory", "--json", str(out)], capsys)
+    rc, _, _ = run_cli(
+        [
+            "time",
+            "--models",
+            tiny_model,
+            "--size",
+            "16x16",
+            "--backend",
+            "compile",
+            "--repeat",
+            "1",
+            "--no-memory",
+            "--json",
+            str(out),
+        ],
+        capsys,
+    )
     rec = json.loads(out.read_text())[0]
     assert rc == 1 and rec["status"] == "error" and rec["error"] == "RuntimeError: kernel not supported"
 
@@ -415,21 +496,41 @@ def test_time_command_without_cuda_exits_2(tiny_model, capsys):
 
 
 def test_time_command_skips_huge_models_on_cpu(tiny_model, monkeypatch, capsys):
-    monkeypatch.setattr(timing, "model_profile", lambda name, w, h, batch=1: {"maccs": 2.9e12, "params": 1,
-                                                                                 "activations": 1})
+    monkeypatch.setattr(
+        timing, "model_profile", lambda name, w, h, batch=1: {"maccs": 2.9e12, "params": 1, "activations": 1}
+    )
     rc, _, err = run_cli(["time", "--models", tiny_model, "--size", "16x16", "--no-memory"], capsys)
     assert rc == 0 and "skipping tiny-timing: 2.90 TMAcc" in err and "--all" in err
 
 
 def test_time_command_roofline_from_calibration(tiny_model, monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(roofline, "CALIBRATION_DIR", tmp_path)
-    monkeypatch.setattr(timing, "model_profile", lambda name, w, h, batch=1: {"maccs": 1e6, "params": 1000,
-                                                                                 "activations": 1000})
-    roofline.save_calibration({"device_name": timing.cpu_name(), "bandwidth_Bps": 1e10,
-                               "peak_flops": {"fp32": 1e10}})
+    monkeypatch.setattr(
+        timing,
+        "model_profile",
+        lambda name, w, h, batch=1: {"maccs": 1e6, "params": 1000, "activations": 1000},
+    )
+    roofline.save_calibration(
+        {"device_name": timing.cpu_name(), "bandwidth_Bps": 1e10, "peak_flops": {"fp32": 1e10}}
+    )
     out = tmp_path / "t.json"
-    rc, _, _ = run_cli(["time", "--models", tiny_model, "--size", "16x16", "--repeat", "2", "--warmup", "0",
-                        "--no-memory", "--json", str(out)], capsys)
+    rc, _, _ = run_cli(
+        [
+            "time",
+            "--models",
+            tiny_model,
+            "--size",
+            "16x16",
+            "--repeat",
+            "2",
+            "--warmup",
+            "0",
+            "--no-memory",
+            "--json",
+            str(out),
+        ],
+        capsys,
+    )
     rec = json.loads(out.read_text())[0]
     assert rc == 0 and rec["floor_s"] == pytest.approx(2e-4) and rec["floor_bound"] == "compute"
     assert rec["floor_fraction"] == pytest.approx(2e-4 / rec["median_s"])
@@ -437,8 +538,23 @@ def test_time_command_roofline_from_calibration(tiny_model, monkeypatch, tmp_pat
 
 def test_calibrate_command(tmp_path, capsys):
     out = tmp_path / "c.json"
-    rc, stdout, _ = run_cli(["calibrate", "--copy-mib", "4", "--matmul-n", "64", "--repeat", "1", "--threads", "1",
-                             "--no-save", "--json", str(out)], capsys)
+    rc, stdout, _ = run_cli(
+        [
+            "calibrate",
+            "--copy-mib",
+            "4",
+            "--matmul-n",
+            "64",
+            "--repeat",
+            "1",
+            "--threads",
+            "1",
+            "--no-save",
+            "--json",
+            str(out),
+        ],
+        capsys,
+    )
     assert rc == 0 and "GB/s" in stdout
     assert json.loads(out.read_text())["bandwidth_Bps"] > 0
     rc, _, err = run_cli(["calibrate", "--precisions", "fp64"], capsys)
@@ -516,7 +632,9 @@ def test_capture_cuda_graph_warms_up_captures_and_replays(monkeypatch):
     replay = timing.capture_cuda_graph(fn, example, torch.device("cuda", 0))
     out = replay()
     assert len(calls) == 4 and not any(same for same, _ in calls)  # 3 warm-ups + capture, on static copies
-    assert log[:2] == ["wait", "enter side stream"] and log.count("enter capture") == 1 and log[-1] == "replay"
+    assert (
+        log[:2] == ["wait", "enter side stream"] and log.count("enter capture") == 1 and log[-1] == "replay"
+    )
     assert torch.equal(out, torch.full((2,), 2.0))  # the static output of the captured forward
 
 
@@ -579,13 +697,17 @@ def test_non_finite_outputs_are_reported_never_ok(monkeypatch, tiny_model):
     ],
 )
 def test_time_command_more_bad_input(tiny_model, capsys, argv, fragment):
-    rc, _, err = run_cli(["time", "--models", tiny_model, "--no-store", "--no-memory", "--size", "16x16", *argv], capsys)
+    rc, _, err = run_cli(
+        ["time", "--models", tiny_model, "--no-store", "--no-memory", "--size", "16x16", *argv], capsys
+    )
     assert rc == 2 and fragment in err and len(err.strip().splitlines()) == 1
 
 
 def test_time_command_weights_for_several_models_exit_2(tiny_model, capsys):
-    rc, _, err = run_cli(["time", "--models", f"{tiny_model},eapnet-lightweight", "--weights", "w.safetensors",
-                          "--no-store"], capsys)
+    rc, _, err = run_cli(
+        ["time", "--models", f"{tiny_model},eapnet-lightweight", "--weights", "w.safetensors", "--no-store"],
+        capsys,
+    )
     assert rc == 2 and "--weights belongs to one model" in err
 
 
@@ -612,7 +734,9 @@ def test_gpu_script_needs_no_dev_profilers(tmp_path):
         "sys.stdout.write(ns['markdown']('NVIDIA Test GPU', [rec], None, ['a note']))\n"
     )
     env = {**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{repo}"}
-    res = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     md = res.stdout
     assert md.startswith("# Inference time on NVIDIA Test GPU") and "padded from 1900x1060" in md

@@ -59,7 +59,9 @@ def test_losses_match_their_definitions():
     gt = torch.rand(2, 3, 8, 8) * 3
     pred = gt + 0.1
     assert float(get_loss("l1")(pred, gt)) == pytest.approx(0.1, rel=1e-5)
-    assert float(get_loss("tanh")(pred, gt)) == pytest.approx(float((torch.tanh(pred) - torch.tanh(gt)).abs().mean()))
+    assert float(get_loss("tanh")(pred, gt)) == pytest.approx(
+        float((torch.tanh(pred) - torch.tanh(gt)).abs().mean())
+    )
     both = 0.5 * get_loss("mu")(pred, gt) + 0.5 * get_loss("tanh")(pred, gt)
     assert float(get_loss("mu_tanh")(pred, gt)) == pytest.approx(float(both))
     assert float(get_loss("mu")(gt, gt)) == 0.0
@@ -122,8 +124,29 @@ def test_resume_refuses_changed_recipe_and_existing_run(data, tmp_path):
 
 def test_bad_checkpoints_are_clear_errors(data, tmp_path, capsys):
     run = tmp_path / "run"
-    args = ["train", "--model", MODEL, "--data", str(data), "--out", str(run), "--iters", "2", "--batch", "2",
-            "--patch", "32", "--stride", "16", "--workers", "0", "--device", "cpu", "--save-every", "1"]
+    args = [
+        "train",
+        "--model",
+        MODEL,
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--iters",
+        "2",
+        "--batch",
+        "2",
+        "--patch",
+        "32",
+        "--stride",
+        "16",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--save-every",
+        "1",
+    ]
     assert cli(args) == 0
     side = json.loads((run / "checkpoints" / "last.json").read_text())
     weights = run / "checkpoints" / side["weights"]
@@ -143,27 +166,83 @@ def test_bad_checkpoints_are_clear_errors(data, tmp_path, capsys):
     with pytest.raises(CheckpointError, match="does not fit"):
         load_weights(create_model(MODEL), tmp_path / "std.safetensors")
     # Resume where there is no checkpoint at all.
-    assert cli(["train", "--model", MODEL, "--data", str(data), "--out", str(tmp_path / "none"), "--resume"]) == 2
+    assert (
+        cli(["train", "--model", MODEL, "--data", str(data), "--out", str(tmp_path / "none"), "--resume"])
+        == 2
+    )
 
 
 def test_torchrun_two_processes_gloo_train_and_eval(data, tmp_path):
     env = {**os.environ, "EAPBENCH_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "run_bench.py"]
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "run_bench.py",
+    ]
     run = tmp_path / "run"
     proc = subprocess.run(
-        [*torchrun, "train", "--model", MODEL, "--data", str(data), "--out", str(run), "--iters", "3", "--batch", "4",
-         "--patch", "32", "--stride", "16", "--workers", "0", "--device", "cpu", "--ema-every", "1",
-         "--max-minutes", "10", "--json", str(tmp_path / "train.json")],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            *torchrun,
+            "train",
+            "--model",
+            MODEL,
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--iters",
+            "3",
+            "--batch",
+            "4",
+            "--patch",
+            "32",
+            "--stride",
+            "16",
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--ema-every",
+            "1",
+            "--max-minutes",
+            "10",
+            "--json",
+            str(tmp_path / "train.json"),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "train.json").read_text())
     assert summary["world_size"] == 2 and summary["iters"] == 3
     assert (run / "ema.safetensors").is_file()
     proc = subprocess.run(
-        [*torchrun, "eval", "--models", MODEL, "--weights", str(run / "ema.safetensors"), "--data", str(data),
-         "--device", "cpu", "--json", str(tmp_path / "eval.json")],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            *torchrun,
+            "eval",
+            "--models",
+            MODEL,
+            "--weights",
+            str(run / "ema.safetensors"),
+            "--data",
+            str(data),
+            "--device",
+            "cpu",
+            "--json",
+            str(tmp_path / "eval.json"),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     sharded = json.loads((tmp_path / "eval.json").read_text())[0]
@@ -185,6 +264,7 @@ def test_mu_loss_is_the_protocols_tonemap_written_independently():
     torch.manual_seed(0)
     gt = torch.rand(2, 3, 16, 16, dtype=torch.float64) * 2.5
     pred = (gt + 0.05 * torch.randn_like(gt)).clamp(min=0)
+
     def tonemap(x, n):
         return np.log(1 + 5000 * np.tanh(x**2.24 / n)) / np.log(1 + 5000)
 

@@ -19,16 +19,31 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", default="*", metavar="PATTERN", help="models to include (default: all registered)")
-    p.add_argument("--device", default="auto", help="auto (a GPU if present), cpu or cuda[:N] (default: auto)")
-    p.add_argument("--time-size", metavar="WxH", help="timed size (default: 1920x1080 on a GPU, 640x360 on the CPU)")
-    p.add_argument("--repeat", type=int, help="timed forwards per model (default: 100 on a GPU, 5 on the CPU)")
-    p.add_argument("--data", metavar="DIR", help="NTIRE-format folder to evaluate on (default: generated synthetic set)")
-    p.add_argument("--db", metavar="PATH", help="results database (default: reports/results.sqlite, or $EAPBENCH_DB)")
+    p.add_argument(
+        "--models", default="*", metavar="PATTERN", help="models to include (default: all registered)"
+    )
+    p.add_argument(
+        "--device", default="auto", help="auto (a GPU if present), cpu or cuda[:N] (default: auto)"
+    )
+    p.add_argument(
+        "--time-size", metavar="WxH", help="timed size (default: 1920x1080 on a GPU, 640x360 on the CPU)"
+    )
+    p.add_argument(
+        "--repeat", type=int, help="timed forwards per model (default: 100 on a GPU, 5 on the CPU)"
+    )
+    p.add_argument(
+        "--data", metavar="DIR", help="NTIRE-format folder to evaluate on (default: generated synthetic set)"
+    )
+    p.add_argument(
+        "--db", metavar="PATH", help="results database (default: reports/results.sqlite, or $EAPBENCH_DB)"
+    )
     p.add_argument("--out", metavar="DIR", default=str(REPORTS_DIR), help="report folder (default: reports/)")
     p.add_argument("--force", action="store_true", help="measure again even when cached results exist")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: time at 64x64 with 1 warm-up + 1 forward, 2 tiny synthetic samples (for tests and CI)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: time at 64x64 with 1 warm-up + 1 forward, 2 tiny synthetic samples (for tests and CI)",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the plots")
     p.add_argument("--json", metavar="PATH", help="also write the summary as JSON")
 
@@ -47,17 +62,29 @@ def run(args: argparse.Namespace) -> int:
 
         if not Path(args.data).is_dir():
             raise UsageError(f"--data {args.data}: no such folder")
-    result = run_main_job(models=args.models, device=args.device, db=args.db, out=args.out, data=args.data,
-                          quick=args.quick, force=args.force,
-                          time_size=parse_size(args.time_size) if args.time_size else None, repeat=args.repeat,
-                          plots=not args.no_plots)
+    result = run_main_job(
+        models=args.models,
+        device=args.device,
+        db=args.db,
+        out=args.out,
+        data=args.data,
+        quick=args.quick,
+        force=args.force,
+        time_size=parse_size(args.time_size) if args.time_size else None,
+        repeat=args.repeat,
+        plots=not args.no_plots,
+    )
     s = result["settings"]
     print(format_summary(result["summary"]))
-    print(f"\nruntimes: {s['device']}, eager fp32, {s['time_size']}, median of {s['repeat']} "
-          f"(after {s['warmup']} warm-up); accuracy on {s['data']}")
+    print(
+        f"\nruntimes: {s['device']}, eager fp32, {s['time_size']}, median of {s['repeat']} "
+        f"(after {s['warmup']} warm-up); accuracy on {s['data']}"
+    )
     c = result["counts"]
-    print(f"{c['measured']} measured, {c['cached']} reused from {s['db']}, {len(result['failures'])} failed, "
-          f"{result['seconds']:.0f} s")
+    print(
+        f"{c['measured']} measured, {c['cached']} reused from {s['db']}, {len(result['failures'])} failed, "
+        f"{result['seconds']:.0f} s"
+    )
     for failure in result["failures"]:
         print(f"  failed: {failure}")
     rep = result["report"]

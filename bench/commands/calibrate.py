@@ -20,9 +20,15 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
-    p.add_argument("--precisions", default=None, help="comma-separated (default: fp32 on CPU, fp32,fp16,bf16 on CUDA)")
-    p.add_argument("--copy-mib", type=int, default=256, help="size of the copied tensor in MiB (default: 256)")
-    p.add_argument("--matmul-n", type=int, default=None, help="matrix size (default: 2048 on CPU, 8192 on CUDA)")
+    p.add_argument(
+        "--precisions", default=None, help="comma-separated (default: fp32 on CPU, fp32,fp16,bf16 on CUDA)"
+    )
+    p.add_argument(
+        "--copy-mib", type=int, default=256, help="size of the copied tensor in MiB (default: 256)"
+    )
+    p.add_argument(
+        "--matmul-n", type=int, default=None, help="matrix size (default: 2048 on CPU, 8192 on CUDA)"
+    )
     p.add_argument("--repeat", type=int, default=5, help="best of this many runs (default: 5)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     p.add_argument("--no-save", action="store_true", help="do not write reports/calibration/<device>.json")
@@ -39,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
 
     dev = resolve_device(args.device)
     cuda = dev.type == "cuda"
-    precisions = tuple(p.strip() for p in (args.precisions or ("fp32,fp16,bf16" if cuda else "fp32")).split(",") if p.strip())
+    precisions = tuple(
+        p.strip() for p in (args.precisions or ("fp32,fp16,bf16" if cuda else "fp32")).split(",") if p.strip()
+    )
     bad = [p for p in precisions if p not in PRECISION_BYTES]
     if bad or not precisions:
         raise UsageError(f"--precisions {args.precisions!r}: choose from {', '.join(PRECISION_BYTES)}")
@@ -48,8 +56,14 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads {args.threads}: must be >= 1")
     check_output_file(args.json, "--json")
-    rec = calibrate(str(dev), precisions, copy_mib=args.copy_mib, matmul_n=args.matmul_n or (8192 if cuda else 2048),
-                    repeat=args.repeat, threads=args.threads)
+    rec = calibrate(
+        str(dev),
+        precisions,
+        copy_mib=args.copy_mib,
+        matmul_n=args.matmul_n or (8192 if cuda else 2048),
+        repeat=args.repeat,
+        threads=args.threads,
+    )
     rows = [["memory bandwidth", f"{rec['bandwidth_Bps'] / 1e9:.1f} GB/s"]]
     for prec, flops in rec["peak_flops"].items():
         rows.append([f"matmul {prec}", "-" if flops is None else _rate(flops)])
@@ -57,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(["ceiling", "measured"], rows, align="lr"))
     for prec, err in rec["errors"].items():
         print(f"{prec}: not measured ({err})")
-    paths = ([] if args.no_save else [calibration_path(rec["device_name"])]) + ([Path(args.json)] if args.json else [])
+    paths = ([] if args.no_save else [calibration_path(rec["device_name"])]) + (
+        [Path(args.json)] if args.json else []
+    )
     for path in paths:
         print(f"wrote {write_json(path, rec)}")
     return 0

@@ -21,19 +21,37 @@ DESCRIPTION = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from bench.compare import DEFAULT_AGAINST
 
-    p.add_argument("--variant", required=True, metavar="SPEC", help="file.py:factory, module:Class or a model name")
-    p.add_argument("--against", default=DEFAULT_AGAINST, metavar="PATTERN",
-                   help=f"baselines, names or wildcards, comma-separated (default: {DEFAULT_AGAINST})")
+    p.add_argument(
+        "--variant", required=True, metavar="SPEC", help="file.py:factory, module:Class or a model name"
+    )
+    p.add_argument(
+        "--against",
+        default=DEFAULT_AGAINST,
+        metavar="PATTERN",
+        help=f"baselines, names or wildcards, comma-separated (default: {DEFAULT_AGAINST})",
+    )
     p.add_argument("--weights", metavar="CKPT", help="the variant's trained weights (needed to evaluate it)")
-    p.add_argument("--data", metavar="DIR", help="an NTIRE-format folder to evaluate on (default: no evaluation)")
+    p.add_argument(
+        "--data", metavar="DIR", help="an NTIRE-format folder to evaluate on (default: no evaluation)"
+    )
     p.add_argument("--ids", metavar="IDS", help="only these ids of --data, e.g. 0000-0009")
-    p.add_argument("--device", default="auto", help="auto (a GPU if present), cpu or cuda[:N] (default: auto)")
-    p.add_argument("--size", metavar="WxH", help="timed size (default: 1920x1080 padded from 1900x1060 on a GPU, "
-                   "640x360 on the CPU)")
+    p.add_argument(
+        "--device", default="auto", help="auto (a GPU if present), cpu or cuda[:N] (default: auto)"
+    )
+    p.add_argument(
+        "--size",
+        metavar="WxH",
+        help="timed size (default: 1920x1080 padded from 1900x1060 on a GPU, 640x360 on the CPU)",
+    )
     p.add_argument("--warmup", type=int, help="untimed forwards (default: 10 on a GPU, 1 on the CPU)")
     p.add_argument("--repeat", type=int, help="timed forwards (default: 100 on a GPU, 5 on the CPU)")
     add_store_arguments(p)
-    p.add_argument("--out", metavar="DIR", default=str(REPORTS_DIR / "compare"), help="output folder (default: reports/compare)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=str(REPORTS_DIR / "compare"),
+        help="output folder (default: reports/compare)",
+    )
     p.add_argument("--no-plots", action="store_true", help="table only")
     p.add_argument("--json", metavar="PATH", help="also write the comparison as JSON here")
 
@@ -55,16 +73,31 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.json, "--json")
     store = store_from_args(args)
     try:
-        result = compare(args.variant, against, weights=args.weights, data=args.data,
-                         ids=parse_ids(args.ids) if args.ids else None, device=args.device, size=size,
-                         warmup=args.warmup, repeat=args.repeat, store=store, force=args.force, out_dir=args.out,
-                         plots=not args.no_plots)
+        result = compare(
+            args.variant,
+            against,
+            weights=args.weights,
+            data=args.data,
+            ids=parse_ids(args.ids) if args.ids else None,
+            device=args.device,
+            size=size,
+            warmup=args.warmup,
+            repeat=args.repeat,
+            store=store,
+            force=args.force,
+            out_dir=args.out,
+            plots=not args.no_plots,
+        )
     finally:
         if store is not None:
             store.close()
     from bench.compare import COLUMNS, table_cells
 
-    print(format_table([label for _, label in COLUMNS], [table_cells(r) for r in result["rows"]], align="llrrrrrll"))
+    print(
+        format_table(
+            [label for _, label in COLUMNS], [table_cells(r) for r in result["rows"]], align="llrrrrrll"
+        )
+    )
     s = result["settings"]
     print(f"runtime: {s['device_name']}, eager fp32, {s['time_size']}, median of {s['repeat']}")
     reused = sum(len(r["cached"]) for r in result["rows"])

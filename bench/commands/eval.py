@@ -13,7 +13,9 @@ from bench.tables import format_table
 
 NAME = "eval"
 ORDER = 65
-HELP = "evaluate models on an NTIRE-format split: PSNR, PSNR-mu per image (optional 16-bit round trip, tiling)"
+HELP = (
+    "evaluate models on an NTIRE-format split: PSNR, PSNR-mu per image (optional 16-bit round trip, tiling)"
+)
 DESCRIPTION = (
     "Evaluate trained models (their default weights under weights/, or --weights) and parameter-free "
     "references on a data set in the NTIRE layout. Scores are the mean of per-image dB values; images with "
@@ -26,21 +28,35 @@ DESCRIPTION = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--models", metavar="PATTERN", help="registered names or wildcards, comma-separated")
-    which.add_argument("--variant", metavar="SPEC", help="a registered name, path/file.py:factory or module:Class")
-    p.add_argument("--weights", metavar="CKPT",
-                   help="weights for a single model: .safetensors, a checkpoint .json or a run folder (its EMA weights)")
+    which.add_argument(
+        "--variant", metavar="SPEC", help="a registered name, path/file.py:factory or module:Class"
+    )
+    p.add_argument(
+        "--weights",
+        metavar="CKPT",
+        help="weights for a single model: .safetensors, a checkpoint .json or a run folder (its EMA weights)",
+    )
     p.add_argument("--data", required=True, metavar="DIR", help="NTIRE-format data with ground truth")
     p.add_argument("--ids", default=None, help="evaluate these ids only, e.g. 0000-0099,0150")
     p.add_argument("--split", default=None, metavar="FILE", help="evaluate the ids listed in FILE")
-    p.add_argument("--roundtrip16", action="store_true", help="score the 16-bit PNG quantisation (as the leaderboard)")
-    p.add_argument("--save-predictions", metavar="DIR",
-                   help="write XXXX.png + XXXX_alignratio.npy per image (one sub-folder per model if several)")
-    p.add_argument("--tile", type=int, default=None, metavar="PX", help="tiled inference with PX-sized windows")
+    p.add_argument(
+        "--roundtrip16", action="store_true", help="score the 16-bit PNG quantisation (as the leaderboard)"
+    )
+    p.add_argument(
+        "--save-predictions",
+        metavar="DIR",
+        help="write XXXX.png + XXXX_alignratio.npy per image (one sub-folder per model if several)",
+    )
+    p.add_argument(
+        "--tile", type=int, default=None, metavar="PX", help="tiled inference with PX-sized windows"
+    )
     p.add_argument("--overlap", type=int, default=None, metavar="PX", help="tile overlap (default: tile/4)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--workers", type=int, default=0, help="data-loader workers (default: 0)")
     p.add_argument("--json", metavar="PATH", help="write the eval records (with per-image scores) as JSON")
-    p.add_argument("--csv", metavar="PATH", help="write per-image scores as CSV (model, id, psnr, psnr_mu, finite)")
+    p.add_argument(
+        "--csv", metavar="PATH", help="write per-image scores as CSV (model, id, psnr, psnr_mu, finite)"
+    )
     add_store_arguments(p)
 
 
@@ -60,10 +76,14 @@ def _models_to_evaluate(patterns: str, weights: str | None) -> list[str]:
                 names.append(name)
     names = list(dict.fromkeys(names))
     if skipped:
-        print(f"note: skipped {len(skipped)} model(s) without trained weights: {', '.join(skipped)}",
-              file=sys.stderr)
+        print(
+            f"note: skipped {len(skipped)} model(s) without trained weights: {', '.join(skipped)}",
+            file=sys.stderr,
+        )
     if not names:
-        raise UsageError(f"no model matched by {patterns!r} has trained weights; pass --weights for one model")
+        raise UsageError(
+            f"no model matched by {patterns!r} has trained weights; pass --weights for one model"
+        )
     return names
 
 
@@ -94,9 +114,20 @@ def run(args: argparse.Namespace) -> int:
                 save = f"{save}/{spec}"
             name, factory = load_variant(spec)
             rec, hit = measure.evaluate(
-                store, name, None if is_model(name) else factory, data=args.data, weights=args.weights, ids=ids,
-                device=args.device, force=args.force, roundtrip16=args.roundtrip16, tile=args.tile,
-                overlap=args.overlap, save_predictions=save, workers=args.workers, distributed=True,
+                store,
+                name,
+                None if is_model(name) else factory,
+                data=args.data,
+                weights=args.weights,
+                ids=ids,
+                device=args.device,
+                force=args.force,
+                roundtrip16=args.roundtrip16,
+                tile=args.tile,
+                overlap=args.overlap,
+                save_predictions=save,
+                workers=args.workers,
+                distributed=True,
             )
             records.append({**rec, "cached": hit})
     finally:
@@ -105,12 +136,25 @@ def run(args: argparse.Namespace) -> int:
         D.teardown()
     if not D.is_main_process():
         return 0
-    rows = [[r["model"], r["n_images"], r["n_failed"], _fmt(r["psnr"]), _fmt(r["psnr_mu"]), r["weights"] or "-",
-             "cached" if r["cached"] else "measured"] for r in records]
+    rows = [
+        [
+            r["model"],
+            r["n_images"],
+            r["n_failed"],
+            _fmt(r["psnr"]),
+            _fmt(r["psnr_mu"]),
+            r["weights"] or "-",
+            "cached" if r["cached"] else "measured",
+        ]
+        for r in records
+    ]
     mode = "16-bit round trip" if args.roundtrip16 else "in memory"
     print(f"data {args.data} ({records[0]['ids']} images), scored {mode}, device {records[0]['device']}")
-    print(format_table(["model", "images", "failed", "PSNR", "PSNR-mu", "weights", "result"], rows,
-                       align="lrrrrll"))
+    print(
+        format_table(
+            ["model", "images", "failed", "PSNR", "PSNR-mu", "weights", "result"], rows, align="lrrrrll"
+        )
+    )
     if args.json:
         write_json(args.json, records)
     if args.csv:

@@ -13,7 +13,9 @@ HELP = "list registered models (name, family, paper row, params, description)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("pattern", nargs="?", default="*", help="wildcard pattern(s), comma-separated (default: all)")
+    p.add_argument(
+        "pattern", nargs="?", default="*", help="wildcard pattern(s), comma-separated (default: all)"
+    )
     p.add_argument("--json", metavar="PATH", help="also write the listing as JSON")
 
 

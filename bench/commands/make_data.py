@@ -11,7 +11,9 @@ from bench.common import UsageError, format_size, parse_size, write_json
 
 NAME = "make-data"
 ORDER = 60
-HELP = "simulate an NTIRE-format data set (LDR triplets + 16-bit GT) from HDR radiance maps or procedural scenes"
+HELP = (
+    "simulate an NTIRE-format data set (LDR triplets + 16-bit GT) from HDR radiance maps or procedural scenes"
+)
 DESCRIPTION = (
     "Write an NTIRE 2022-format data set into OUT: XXXX_short/medium/long.png (8-bit), XXXX_exposures.npy, "
     "XXXX_gt.png (16-bit) + XXXX_alignratio.npy, and manifest.json (source, crop, scale, evs, noise, seed). "
@@ -22,21 +24,47 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("out", metavar="OUT", help="output folder (created; must not already hold a data set unless --force)")
+    p.add_argument(
+        "out", metavar="OUT", help="output folder (created; must not already hold a data set unless --force)"
+    )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--from-hdr", metavar="DIR", help="every .hdr / .exr in DIR (linear radiance) becomes samples")
+    src.add_argument(
+        "--from-hdr", metavar="DIR", help="every .hdr / .exr in DIR (linear radiance) becomes samples"
+    )
     src.add_argument("--synthetic", metavar="N", type=int, help="N procedural HDR scenes (no input needed)")
-    p.add_argument("--size", default="1900x1060", help="WIDTHxHEIGHT of every sample (default: 1900x1060, NTIRE's)")
-    p.add_argument("--evs", default="-2,0,2", help="exposures of short,medium,long in EV stops (default: -2,0,2; write --evs=-2,0,2)")
-    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes the same bytes (default: 0)")
-    p.add_argument("--crops-per-image", type=int, default=None, help="samples per --from-hdr source (default: 1)")
-    p.add_argument("--motion", action="store_true", help="misalign short/long frames (global shift+rotation, local warps)")
-    p.add_argument("--shot", type=float, default=None, help="shot-noise std of a full-scale signal (default: 0.01)")
-    p.add_argument("--read", type=float, default=None, help="read-noise std, full-scale units (default: 0.002)")
+    p.add_argument(
+        "--size", default="1900x1060", help="WIDTHxHEIGHT of every sample (default: 1900x1060, NTIRE's)"
+    )
+    p.add_argument(
+        "--evs",
+        default="-2,0,2",
+        help="exposures of short,medium,long in EV stops (default: -2,0,2; write --evs=-2,0,2)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="random seed; the same seed writes the same bytes (default: 0)"
+    )
+    p.add_argument(
+        "--crops-per-image", type=int, default=None, help="samples per --from-hdr source (default: 1)"
+    )
+    p.add_argument(
+        "--motion",
+        action="store_true",
+        help="misalign short/long frames (global shift+rotation, local warps)",
+    )
+    p.add_argument(
+        "--shot", type=float, default=None, help="shot-noise std of a full-scale signal (default: 0.01)"
+    )
+    p.add_argument(
+        "--read", type=float, default=None, help="read-noise std, full-scale units (default: 0.002)"
+    )
     p.add_argument("--offset", type=float, default=None, help="constant offset I0 of eq. 1 (default: 0.0002)")
     p.add_argument("--gain", type=float, default=None, help="analog gain, amplifies both noises (default: 1)")
-    p.add_argument("--force", action="store_true", help="replace a data set already in OUT (only NTIRE files + manifest)")
-    p.add_argument("--json", metavar="PATH", help="also write a summary (ids, manifest path, settings) as JSON")
+    p.add_argument(
+        "--force", action="store_true", help="replace a data set already in OUT (only NTIRE files + manifest)"
+    )
+    p.add_argument(
+        "--json", metavar="PATH", help="also write a summary (ids, manifest path, settings) as JSON"
+    )
 
 
 def parse_evs(text: str) -> tuple[float, float, float]:
@@ -45,7 +73,9 @@ def parse_evs(text: str) -> tuple[float, float, float]:
     except ValueError:
         raise UsageError(f"--evs {text!r} is not three comma-separated numbers (e.g. --evs=-2,0,2)") from None
     if len(values) != 3 or not all(math.isfinite(v) for v in values):
-        raise UsageError(f"--evs {text!r} must be three finite numbers: short,medium,long (e.g. --evs=-2,0,2)")
+        raise UsageError(
+            f"--evs {text!r} must be three finite numbers: short,medium,long (e.g. --evs=-2,0,2)"
+        )
     return values  # type: ignore[return-value]
 
 
@@ -53,12 +83,21 @@ def run(args: argparse.Namespace) -> int:
     from bench import simulate
 
     if args.synthetic is not None and args.crops_per_image is not None:
-        raise UsageError("--crops-per-image applies to --from-hdr only (--synthetic N already sets the count)")
+        raise UsageError(
+            "--crops-per-image applies to --from-hdr only (--synthetic N already sets the count)"
+        )
     size = parse_size(args.size)
     evs = parse_evs(args.evs)
     noise = {k: getattr(args, k) for k in ("shot", "read", "offset", "gain") if getattr(args, k) is not None}
     sensor = simulate.Sensor(**noise)  # options not given keep the Sensor defaults
-    common = {"size": size, "seed": args.seed, "evs": evs, "motion": args.motion, "sensor": sensor, "overwrite": args.force}
+    common = {
+        "size": size,
+        "seed": args.seed,
+        "evs": evs,
+        "motion": args.motion,
+        "sensor": sensor,
+        "overwrite": args.force,
+    }
     start = time.perf_counter()
     if args.synthetic is not None:
         ids = simulate.make_synthetic(args.out, args.synthetic, **common)
@@ -76,6 +115,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         with open(manifest_path) as fh:
             manifest = json.load(fh)
-        write_json(args.json, {"out": args.out, "ids": ids, "manifest": manifest_path, "seconds": seconds,
-                               **{k: v for k, v in manifest.items() if k != "samples"}})
+        write_json(
+            args.json,
+            {
+                "out": args.out,
+                "ids": ids,
+                "manifest": manifest_path,
+                "seconds": seconds,
+                **{k: v for k, v in manifest.items() if k != "samples"},
+            },
+        )
     return 0

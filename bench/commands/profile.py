@@ -42,14 +42,41 @@ _CSV_FIELDS = [
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", default="*", metavar="PATTERN", help="model names/wildcards, comma-separated (default: all)")
-    p.add_argument("--size", metavar="WxH", help="input size WIDTHxHEIGHT (default 1900x1060; 64x64 with --cross-check)")
-    p.add_argument("--convention", choices=["ntire", "true"], default="ntire", help="how MAccs are counted (default ntire)")
-    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32", help="for the memory estimate")
-    p.add_argument("--per-layer", action="store_true", help="print a tree of modules with MAccs, params and share")
-    p.add_argument("--depth", type=int, default=3, metavar="N", help="deepest tree level printed by --per-layer (default 3)")
+    p.add_argument(
+        "--models",
+        default="*",
+        metavar="PATTERN",
+        help="model names/wildcards, comma-separated (default: all)",
+    )
+    p.add_argument(
+        "--size", metavar="WxH", help="input size WIDTHxHEIGHT (default 1900x1060; 64x64 with --cross-check)"
+    )
+    p.add_argument(
+        "--convention",
+        choices=["ntire", "true"],
+        default="ntire",
+        help="how MAccs are counted (default ntire)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "float16", "bfloat16"],
+        default="float32",
+        help="for the memory estimate",
+    )
+    p.add_argument(
+        "--per-layer", action="store_true", help="print a tree of modules with MAccs, params and share"
+    )
+    p.add_argument(
+        "--depth",
+        type=int,
+        default=3,
+        metavar="N",
+        help="deepest tree level printed by --per-layer (default 3)",
+    )
     p.add_argument("--by-op", action="store_true", help="print MAccs per op type")
-    p.add_argument("--cross-check", action="store_true", help="compare with torchinfo, fvcore, thop and ptflops")
+    p.add_argument(
+        "--cross-check", action="store_true", help="compare with torchinfo, fvcore, thop and ptflops"
+    )
     p.add_argument("--json", metavar="PATH", help="write the records as JSON")
     p.add_argument("--csv", metavar="PATH", help="write the summary table as CSV")
     add_store_arguments(p)
@@ -76,13 +103,22 @@ def run(args: argparse.Namespace) -> int:
     try:
         for name in progress(names, desc="profile"):
             try:
-                rec, hit = measure.profile(store, name, size=(width, height), convention=args.convention,
-                                           force=args.force, dtype=args.dtype, per_layer=args.per_layer)
+                rec, hit = measure.profile(
+                    store,
+                    name,
+                    size=(width, height),
+                    convention=args.convention,
+                    force=args.force,
+                    dtype=args.dtype,
+                    per_layer=args.per_layer,
+                )
             except UsageError:
                 raise
             except Exception as exc:  # one broken model must not hide the others' numbers
                 failed.append(name)
-                print(f"eapbench profile: {name}: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+                print(
+                    f"eapbench profile: {name}: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr
+                )
                 continue
             records.append(rec)
             if hit:
@@ -106,17 +142,32 @@ def run(args: argparse.Namespace) -> int:
         ]
         for r in records
     ]
-    headers = ["model", "GMAccs", "params", "params total", "activations (M)", "convs", "peak MiB", "G elementwise",
-               "result"]
+    headers = [
+        "model",
+        "GMAccs",
+        "params",
+        "params total",
+        "activations (M)",
+        "convs",
+        "peak MiB",
+        "G elementwise",
+        "result",
+    ]
     print(format_table(headers, rows, align="lrrrrrrrl"))
     for r in records:
         if r.get("uncounted_ops"):
-            print(f"note: {r['model']}: ops without a cost rule (counted as 0): {', '.join(sorted(r['uncounted_ops']))}")
+            print(
+                f"note: {r['model']}: ops without a cost rule (counted as 0): {', '.join(sorted(r['uncounted_ops']))}"
+            )
         if args.by_op:
             print(f"\n{r['model']}: MAccs by op type ({args.convention})")
             total = r["maccs"] or 1
             ops = sorted(r["by_op"].items(), key=lambda kv: -kv[1])
-            print(format_table(["op", "GMAccs", "share"], [[k, _g(v), f"{v / total:.1%}"] for k, v in ops], align="lrr"))
+            print(
+                format_table(
+                    ["op", "GMAccs", "share"], [[k, _g(v), f"{v / total:.1%}"] for k, v in ops], align="lrr"
+                )
+            )
         if args.per_layer:
             print(f"\n{r['model']}: per layer ({args.convention})")
             print(_tree(r["layers"], args.depth))
@@ -146,9 +197,15 @@ def _tree(layers: list[dict], max_depth: int) -> str:
 def _run_cross_check(args: argparse.Namespace, names: list[str]) -> int:
     from bench import complexity
 
-    ignored = [opt for opt, used in (("--per-layer", args.per_layer), ("--by-op", args.by_op), ("--csv", args.csv)) if used]
+    ignored = [
+        opt
+        for opt, used in (("--per-layer", args.per_layer), ("--by-op", args.by_op), ("--csv", args.csv))
+        if used
+    ]
     if ignored:
-        raise UsageError(f"{', '.join(ignored)} cannot be combined with --cross-check (it takes --models, --size, --json)")
+        raise UsageError(
+            f"{', '.join(ignored)} cannot be combined with --cross-check (it takes --models, --size, --json)"
+        )
     width, height = parse_size(args.size or "64x64")
     results = [complexity.cross_check(name, width, height) for name in progress(names, desc="cross-check")]
     tools = complexity.TOOLS
@@ -158,8 +215,20 @@ def _run_cross_check(args: argparse.Namespace, names: list[str]) -> int:
         by_tool = {t["tool"]: t for t in res["tools"]}
         cells = [by_tool[t].get("maccs", "error") if t in by_tool else "-" for t in tools]
         o = res["ours"]
-        rows.append([res["model"], f"{o['ntire']:,}", f"{o['true']:,}", f"{o['conv']:,}", *[f"{c:,}" if isinstance(c, int) else c for c in cells]])
-    print(format_table(["model", "ours ntire", "ours true", "ours conv", *tools], rows, align="lrrr" + "r" * len(tools)))
+        rows.append(
+            [
+                res["model"],
+                f"{o['ntire']:,}",
+                f"{o['true']:,}",
+                f"{o['conv']:,}",
+                *[f"{c:,}" if isinstance(c, int) else c for c in cells],
+            ]
+        )
+    print(
+        format_table(
+            ["model", "ours ntire", "ours true", "ours conv", *tools], rows, align="lrrr" + "r" * len(tools)
+        )
+    )
     unexplained = 0
     for res in results:
         print(f"\n{res['model']}: each tool = our conv MAccs {res['ours']['conv']:,} (no bias)")
@@ -167,7 +236,9 @@ def _run_cross_check(args: argparse.Namespace, names: list[str]) -> int:
             if "error" in t:
                 print(f"  {t['tool']:9s} failed: {t['error']}")
                 continue
-            terms = "".join(f" {x['maccs']:+,} {x['part']} ({x['why']})" for x in t["terms"]) or " (nothing else)"
+            terms = (
+                "".join(f" {x['maccs']:+,} {x['part']} ({x['why']})" for x in t["terms"]) or " (nothing else)"
+            )
             status = "explained" if t["residual"] == 0 else f"UNEXPLAINED residual {t['residual']:+,}"
             print(f"  {t['tool']:9s} {t['maccs']:,} ={terms}; {status}; {t['misses']}")
             unexplained += t["residual"] != 0

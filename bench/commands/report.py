@@ -18,7 +18,9 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="PATH", help="results database (default: reports/results.sqlite, or $EAPBENCH_DB)")
+    p.add_argument(
+        "--db", metavar="PATH", help="results database (default: reports/results.sqlite, or $EAPBENCH_DB)"
+    )
     p.add_argument("--out", metavar="DIR", default=str(REPORTS_DIR), help="output folder (default: reports/)")
     p.add_argument("--no-plots", action="store_true", help="tables and index only")
     p.add_argument("--json", metavar="PATH", help="also write the rendered tables and summary as JSON")
@@ -35,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
         db_path = str(store.path)
     result = write_report(rows, args.out, plots=not args.no_plots, db_path=db_path)
     print(format_summary(result["summary"]))
-    print(f"report: {result['index']} ({len(result['tables'])} tables x md/csv/tex, {len(result['plots'])} plot files)")
+    print(
+        f"report: {result['index']} ({len(result['tables'])} tables x md/csv/tex, {len(result['plots'])} plot files)"
+    )
     if args.json:
         write_json(args.json, result)
     return 0

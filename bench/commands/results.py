@@ -18,11 +18,17 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="PATH", help="results database (default: reports/results.sqlite, or $EAPBENCH_DB)")
+    p.add_argument(
+        "--db", metavar="PATH", help="results database (default: reports/results.sqlite, or $EAPBENCH_DB)"
+    )
     p.add_argument("--kind", choices=KINDS, help="only this kind of result")
     p.add_argument("--model", metavar="PATTERN", help="only models matching these wildcards, comma-separated")
-    p.add_argument("--all", action="store_true", help="include results superseded by a newer one with the same key")
-    p.add_argument("--show", metavar="ID", type=int, help="print one result in full (record, settings, environment)")
+    p.add_argument(
+        "--all", action="store_true", help="include results superseded by a newer one with the same key"
+    )
+    p.add_argument(
+        "--show", metavar="ID", type=int, help="print one result in full (record, settings, environment)"
+    )
     p.add_argument("--csv", metavar="PATH", help="export the listed results as CSV (one column per field)")
     p.add_argument("--json", metavar="PATH", help="export the listed results as JSON")
 

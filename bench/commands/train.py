@@ -45,24 +45,52 @@ _RECIPE = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, metavar="NAME",
-                   help="registered model name, or a variant path/file.py:factory or module:Class")
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="NAME",
+        help="registered model name, or a variant path/file.py:factory or module:Class",
+    )
     p.add_argument("--data", required=True, metavar="DIR", help="NTIRE-format training data (GT required)")
     p.add_argument("--ids", default=None, help="train on these ids only, e.g. 0000-0099,0150")
-    p.add_argument("--split", default=None, metavar="FILE", help="train on the ids listed in FILE (one per line)")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (created; must be new unless --resume)")
+    p.add_argument(
+        "--split", default=None, metavar="FILE", help="train on the ids listed in FILE (one per line)"
+    )
+    p.add_argument(
+        "--out", required=True, metavar="RUN_DIR", help="run folder (created; must be new unless --resume)"
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     for key, (typ, help_text) in _RECIPE.items():
         p.add_argument(f"--{key.replace('_', '-')}", type=typ, default=None, help=help_text)
-    p.add_argument("--loss", default=None, choices=["mu_tanh", "mu", "tanh", "l1"],
-                   help="mu_tanh = 0.5 mu-law L1 (99th-percentile tanh normalisation) + 0.5 tanh L1 (default)")
-    p.add_argument("--flips", action="store_true", default=None, help="random horizontal/vertical flips (default: off)")
-    p.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast (GPU: faster; CPU: if supported)")
-    p.add_argument("--deterministic", action="store_true", default=None,
-                   help="deterministic kernels (bit-for-bit resume on GPUs; slower)")
-    p.add_argument("--cache", action="store_true", default=None,
-                   help="hold all training patches in memory (on the GPU when training there): fast for small sets")
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N (torchrun: cuda = cuda:LOCAL_RANK)")
+    p.add_argument(
+        "--loss",
+        default=None,
+        choices=["mu_tanh", "mu", "tanh", "l1"],
+        help="mu_tanh = 0.5 mu-law L1 (99th-percentile tanh normalisation) + 0.5 tanh L1 (default)",
+    )
+    p.add_argument(
+        "--flips", action="store_true", default=None, help="random horizontal/vertical flips (default: off)"
+    )
+    p.add_argument(
+        "--amp", action="store_true", default=None, help="bfloat16 autocast (GPU: faster; CPU: if supported)"
+    )
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        default=None,
+        help="deterministic kernels (bit-for-bit resume on GPUs; slower)",
+    )
+    p.add_argument(
+        "--cache",
+        action="store_true",
+        default=None,
+        help="hold all training patches in memory (on the GPU when training there): fast for small sets",
+    )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="auto (default), cpu, cuda or cuda:N (torchrun: cuda = cuda:LOCAL_RANK)",
+    )
     p.add_argument("--val-data", default=None, metavar="DIR", help="held-out NTIRE data for --val-every")
     p.add_argument("--val-ids", default=None, help="ids of --val-data to use (default: all)")
     p.add_argument("--json", metavar="PATH", help="also write the train summary as JSON")
@@ -118,14 +146,21 @@ def run(args: argparse.Namespace) -> int:
                 f"EMA weights: {summary['weights']}"
             )
             if summary["ema_updates"] == 0:
-                print(f"note: the EMA was never updated (--ema-every {summary['ema_every']} > {summary['iters']} "
-                      "iterations): "
-                      "ema.safetensors holds the initial weights; evaluate model.safetensors or lower --ema-every")
+                print(
+                    f"note: the EMA was never updated (--ema-every {summary['ema_every']} > {summary['iters']} "
+                    "iterations): "
+                    "ema.safetensors holds the initial weights; evaluate model.safetensors or lower --ema-every"
+                )
             if args.json:
                 write_json(args.json, summary)
         if store is not None:  # one transaction: an interruption here leaves the database as it was
-            result_id = store.add("train", summary, model=summary["model"], config_hash=_config_hash(cfg.model),
-                                  settings=dataclasses.asdict(cfg))
+            result_id = store.add(
+                "train",
+                summary,
+                model=summary["model"],
+                config_hash=_config_hash(cfg.model),
+                settings=dataclasses.asdict(cfg),
+            )
             print(f"train summary stored in {store.path} (result {result_id})")
     finally:
         if store is not None:

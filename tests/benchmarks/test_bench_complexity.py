@@ -36,7 +36,9 @@ def test_profile_whole_registry_full_resolution(benchmark):
     before = _peak_rss_mib()
     records = benchmark.pedantic(cx.profile_many, args=(names, W, H), rounds=3, iterations=1)
     extra = _peak_rss_mib() - before
-    benchmark.extra_info.update(models=len(names), size=f"{W}x{H}", threads=torch.get_num_threads(), extra_peak_rss_mib=extra)
+    benchmark.extra_info.update(
+        models=len(names), size=f"{W}x{H}", threads=torch.get_num_threads(), extra_peak_rss_mib=extra
+    )
     assert len(records) == len(names)
     assert extra <= 200, f"counting the registry grew peak RSS by {extra:.0f} MiB"
 
@@ -54,12 +56,16 @@ def test_torchinfo_full_resolution_forward(benchmark, name):
         lambda: torchinfo.summary(model, input_size=shapes, verbose=0, device="cpu"), rounds=1, iterations=1
     )
     ti_s = benchmark.stats.stats.mean
-    benchmark.extra_info.update(model=name, size=f"{W}x{H}", ours_s=ours_s, torchinfo_s=ti_s, ratio=ti_s / ours_s)
+    benchmark.extra_info.update(
+        model=name, size=f"{W}x{H}", ours_s=ours_s, torchinfo_s=ti_s, ratio=ti_s / ours_s
+    )
     assert summary.total_mult_adds == ours["maccs"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("name", resolve_model_names(os.environ.get("EAPBENCH_MEMORY_MODELS", "*")) if list_models() else [])
+@pytest.mark.parametrize(
+    "name", resolve_model_names(os.environ.get("EAPBENCH_MEMORY_MODELS", "*")) if list_models() else []
+)
 def test_peak_memory_estimate_against_cuda(benchmark, name):
     """How the liveness estimate compares with what the CUDA allocator really peaks at (fp32, no_grad)."""
     model = create_model(name).eval().cuda()
@@ -71,5 +77,7 @@ def test_peak_memory_estimate_against_cuda(benchmark, name):
     torch.cuda.synchronize()
     measured = torch.cuda.max_memory_allocated()
     estimate = cx.profile(name, W, H)["peak_memory_bytes"]
-    benchmark.extra_info.update(model=name, measured_bytes=measured, estimate_bytes=estimate, ratio=measured / estimate)
+    benchmark.extra_info.update(
+        model=name, measured_bytes=measured, estimate_bytes=estimate, ratio=measured / estimate
+    )
     assert 0.5 < measured / estimate < 3, f"{name}: allocator peak {measured:,} B vs estimate {estimate:,} B"
