@@ -13,7 +13,8 @@ import pkgutil
 import sys
 from types import ModuleType
 
-from bench.common import UsageError
+from bench.core import UsageError
+from bench.core.plugins import load_plugins
 
 DEFAULT_COMMAND = "all"
 
@@ -33,6 +34,29 @@ def _command_modules() -> list[ModuleType]:
     return sorted(mods, key=lambda m: (getattr(m, "ORDER", 50), m.NAME))
 
 
+def _plugin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="PATH|MODULE",
+        help="import a plugin first (a .py file or a module) that registers models, metrics, data layouts, "
+        "timing backends, counting tools or op rules; repeatable; also $EAPBENCH_PLUGINS",
+    )
+
+
+def split_plugins(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``--plugin`` values (anywhere on the line) and the rest of ``argv``.
+
+    Plugins are imported before the full parser is built, so that what they register is in its
+    ``choices=`` and ``--help``.
+    """
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    _plugin_option(pre)
+    known, rest = pre.parse_known_args(argv)
+    return known.plugin, rest
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="eapbench",
@@ -40,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         "complexity, runtime, NTIRE metrics and the paper's tables. "
         f"With no command, runs the main job ('{DEFAULT_COMMAND}').",
     )
+    _plugin_option(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
@@ -50,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    plugins, argv = split_plugins(argv)
+    try:
+        load_plugins(plugins)
+    except UsageError as exc:
+        print(f"eapbench: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = [DEFAULT_COMMAND, *argv]

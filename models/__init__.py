@@ -1,5 +1,12 @@
-"""Architectures and the model registry (no I/O, no timing): ``create_model``, ``list_models``."""
+"""Architectures and the model registry (no I/O, no timing): ``create_model``, ``list_models``.
 
-from models.registry import create_model, is_model, list_models, model_info, register_model
+A new architecture is one file here with ``@register_model`` functions, listed in ``BUILTIN_MODULES``
+(or, outside this package, a plugin file: ``eapbench --plugin my_net.py``).
+"""
 
-__all__ = ["create_model", "is_model", "list_models", "model_info", "register_model"]
+# The modules whose @register_model decorators make the built-in list; imported on first use.
+BUILTIN_MODULES = ("models.eapnet", "models.ahdr", "models.adnet", "models.references")
+
+from models.registry import create_model, is_model, list_models, model_info, register_model  # noqa: E402
+
+__all__ = ["BUILTIN_MODULES", "create_model", "is_model", "list_models", "model_info", "register_model"]

@@ -183,5 +183,7 @@ def _ensure_builtin_models() -> None:
     _LOADED = True
     import importlib
 
-    for module in ("models.eapnet", "models.ahdr", "models.adnet", "models.references"):
+    from models import BUILTIN_MODULES  # here, not at the top: `models/__init__` imports this module
+
+    for module in BUILTIN_MODULES:
         importlib.import_module(module)

@@ -159,7 +159,7 @@ def main() -> int:
 
     import torch
 
-    from bench.common import atomic_write_text, write_json
+    from bench.core import atomic_write_text, write_json
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

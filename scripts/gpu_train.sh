@@ -101,7 +101,7 @@ say "training done"
     --json "$OUT/eval_refs.json"
 "$PY" - "$OUT" <<'EOF'
 import json, sys
-from bench.common import write_json
+from bench.core import write_json
 out = sys.argv[1]
 records = json.load(open(f"{out}/eval_model.json")) + json.load(open(f"{out}/eval_refs.json"))
 write_json(f"{out}/eval.json", records)
@@ -110,7 +110,7 @@ EOF
 # 5. Deliverables: weights, log, curve, card.
 cp "$OUT/run/ema.safetensors" "$OUT/$MODEL.safetensors"
 cp "$OUT/run/log.csv" "$OUT/${MODEL}_log.csv"
-"$PY" -m bench.model_card --run "$OUT/run" --eval "$OUT/eval.json" --train-data "$OUT/data/train" \
+"$PY" -m bench.train.card --run "$OUT/run" --eval "$OUT/eval.json" --train-data "$OUT/data/train" \
     --val-data "$OUT/data/val" --weights "$OUT/$MODEL.safetensors" --plot "$OUT/${MODEL}_curve.png" \
     --out "$OUT/$MODEL.md"
 say "done: $OUT/$MODEL.safetensors, ${MODEL}_log.csv, ${MODEL}_curve.png, eval.json, $MODEL.md"

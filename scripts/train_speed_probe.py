@@ -18,8 +18,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.environment import device_name  # noqa: E402
-from bench.losses import mu_tanh_loss  # noqa: E402
+from bench.core.environment import device_name  # noqa: E402
+from bench.train.losses import mu_tanh_loss  # noqa: E402
 from models.registry import create_model  # noqa: E402
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.compare import _evaluable
+from bench.jobs.compare import _evaluable
 from bench.results import ResultsStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -19,7 +19,7 @@ AGAINST = "exposure-merge,ref-frame"  # parameter-free: cheap to time and to eva
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
-    from bench.simulate import make_synthetic
+    from bench.data.simulate import make_synthetic
 
     root = tmp_path_factory.mktemp("data")
     make_synthetic(root, 2, size=(48, 32), seed=1)
@@ -86,7 +86,7 @@ def test_compare_variant_file_end_to_end(tmp_path, tiny_data, tiny_weights, caps
     import torch
 
     from bench import complexity
-    from bench.variants import load_variant
+    from bench.spec.variants import load_variant
 
     _, factory = load_variant(VARIANT)
     with torch.device("meta"):

@@ -265,7 +265,7 @@ def test_per_layer_tree_sums_to_total():
 
 
 def test_bad_convention_and_dtype_are_usage_errors():
-    from bench.common import UsageError
+    from bench.core import UsageError
 
     with pytest.raises(UsageError, match="convention"):
         cx.profile(nn.Identity(), 4, 4, convention="flops", input_shapes=[(1, 1)])

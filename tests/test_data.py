@@ -10,14 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from bench import data, metrics
-from bench.common import UsageError
+from bench import data
+from bench.core import UsageError
+from bench.data import hdrio
+from bench.evaluation import metrics
 
 H, W = 20, 28
 
 
 def write_sample(root, sid: str, seed: int = 0, gt: bool = True, size=(W, H), exposures=(-3, -1, 1)) -> dict:
-    """Write one NTIRE-layout sample with OpenCV directly (independent of bench.simulate)."""
+    """Write one NTIRE-layout sample with OpenCV directly (independent of bench.data.simulate)."""
     rng = np.random.default_rng(seed)
     w, h = size
     ldrs = rng.integers(0, 256, (3, h, w, 3), dtype=np.uint8)
@@ -27,8 +29,8 @@ def write_sample(root, sid: str, seed: int = 0, gt: bool = True, size=(W, H), ex
     out = {"ldrs": ldrs}
     if gt:
         img = rng.uniform(0, 1.6, (h, w, 3)).astype(np.float32)
-        metrics.write_hdr_png(root / f"{sid}_gt.png", img)
-        out["gt"] = metrics.roundtrip16(img)
+        hdrio.write_hdr_png(root / f"{sid}_gt.png", img)
+        out["gt"] = hdrio.roundtrip16(img)
     return out
 
 

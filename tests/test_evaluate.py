@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from bench.cli import main as cli
-from bench.common import UsageError
+from bench.core import UsageError
 from bench.data import NTIREDataset
-from bench.evaluate import evaluate, predict, tile_starts
-from bench.metrics import read_hdr_png, score
+from bench.data.hdrio import read_hdr_png
+from bench.evaluation.evaluate import evaluate, predict, tile_starts
+from bench.evaluation.metrics import score
 from models.registry import create_model
 
 VARIANTS = '''
@@ -49,7 +50,7 @@ def nan_model():
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    from bench.simulate import make_synthetic
+    from bench.data.simulate import make_synthetic
 
     root = tmp_path_factory.mktemp("eval_data")
     make_synthetic(root, 3, size=(72, 40), seed=5)
@@ -132,8 +133,8 @@ def test_models_with_parameters_need_weights(data, variants, tmp_path, capsys):
     assert cli(["eval", "--variant", f"{variants}:tiny", "--data", str(data)]) == 2
     assert "random weights are never evaluated" in capsys.readouterr().err
     # With weights it runs, and the record names them.
-    from bench.checkpoint import save_weights
-    from bench.variants import load_variant
+    from bench.spec.variants import load_variant
+    from bench.train.checkpoint import save_weights
 
     name, factory = load_variant(f"{variants}:tiny")
     save_weights(tmp_path / "tiny.safetensors", factory(), name)
@@ -148,7 +149,7 @@ def test_models_with_parameters_need_weights(data, variants, tmp_path, capsys):
 
 
 def test_bad_weights_exit_2(data, variants, tmp_path, capsys):
-    from bench.checkpoint import save_weights
+    from bench.train.checkpoint import save_weights
 
     base = ["eval", "--data", str(data), "--device", "cpu"]
     assert (

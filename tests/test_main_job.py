@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from bench.cli import main
-from bench.mainjob import evaluated_models, timed_models
-from bench.measure import CPU_PLAN, GPU_PLAN, timing_plan
-from bench.paper import TABLES
+from bench.jobs.mainjob import evaluated_models, timed_models
+from bench.jobs.measure import CPU_PLAN, GPU_PLAN, timing_plan
+from bench.report.paper import TABLES
 from bench.results import ResultsStore
 
 MODELS = "eapnet-exp1,eapnet-exp8,ref-frame"  # exp8 is an alias of eapnet-standard: profiled, not timed

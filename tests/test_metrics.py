@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench import metrics
+from bench.data import hdrio
+from bench.evaluation import metrics
 
 
 def _hdr_pair(seed: int = 0, h: int = 24, w: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -118,24 +119,24 @@ def test_png_round_trip(tmp_path):
     _, gt = _hdr_pair()
     img = gt.copy()
     img[0, 0] = -0.3  # negatives must be clipped, not wrapped around
-    path = metrics.write_hdr_png(tmp_path / "0007_gt.png", img)
+    path = hdrio.write_hdr_png(tmp_path / "0007_gt.png", img)
     assert (tmp_path / "0007_alignratio.npy").is_file()
-    back = metrics.read_hdr_png(path)
+    back = hdrio.read_hdr_png(path)
     assert back.dtype == np.float32 and back.shape == img.shape
-    assert np.array_equal(back, metrics.roundtrip16(img))
+    assert np.array_equal(back, hdrio.roundtrip16(img))
     assert np.all(back[0, 0] == 0)
     # quantisation error is at most half a step of max/65535
     step = img.max() / 65535
     assert np.abs(back - np.maximum(img, 0)).max() <= 0.5 * step * 1.0001
     assert back.max() == pytest.approx(img.max(), rel=1e-6)
     # prediction naming: XXXX.png pairs with XXXX_alignratio.npy too
-    assert metrics.alignratio_path(tmp_path / "0007.png").name == "0007_alignratio.npy"
+    assert hdrio.alignratio_path(tmp_path / "0007.png").name == "0007_alignratio.npy"
 
 
 def test_roundtrip_changes_scores_only_slightly():
     pred, gt = _hdr_pair()
     direct = metrics.score(pred, gt)
-    through = metrics.score(metrics.roundtrip16(pred), gt)
+    through = metrics.score(hdrio.roundtrip16(pred), gt)
     assert through["psnr"] != direct["psnr"]
     assert abs(through["psnr"] - direct["psnr"]) < 0.05
     assert abs(through["psnr_mu"] - direct["psnr_mu"]) < 0.05
@@ -146,7 +147,7 @@ def test_score_image_records_scoring_mode_and_errors():
     mem = metrics.score_image(pred, gt, image_id="0000")
     rt = metrics.score_image(pred, gt, roundtrip=True, image_id="0000")
     assert mem["scoring"] == "in-memory" and rt["scoring"] == "roundtrip16"
-    assert rt["psnr"] == pytest.approx(metrics.psnr(metrics.roundtrip16(pred), gt))
+    assert rt["psnr"] == pytest.approx(metrics.psnr(hdrio.roundtrip16(pred), gt))
     bad = pred.copy()
     bad[1, 1, 1] = np.inf
     failed = metrics.score_image(bad, gt, roundtrip=True, image_id="0001")
@@ -165,7 +166,7 @@ def test_summary_of_only_failed_images_has_no_mean():
 def test_black_ground_truth_is_a_per_image_failure_not_a_crash():
     import numpy as np
 
-    from bench.metrics import score_image, summarize
+    from bench.evaluation.metrics import score_image, summarize
 
     black = np.zeros((8, 8, 3))
     ok = score_image(np.full((8, 8, 3), 0.5), np.full((8, 8, 3), 0.6), image_id="0001")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.paper import TABLES, load_paper_rows, normalize_loss, paper_table, row_label
-from bench.plots import pareto_front
 from bench.report import Measurements, build_table, render_latex
+from bench.report.paper import TABLES, load_paper_rows, normalize_loss, paper_table, row_label
+from bench.report.plots import pareto_front
 from bench.results import ResultsStore
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_fixture.json"
@@ -256,7 +256,7 @@ def test_psnr_diff_suppressed_for_simulated_data(meas):
 
 
 def test_paper_points_keep_the_two_data_sets_apart():
-    from bench.paper import paper_points
+    from bench.report.paper import paper_points
 
     points = paper_points("psnr_mu_db")
     by_label = {p["label"]: p for p in points}

@@ -9,9 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from bench import data, metrics, simulate
+from bench import data
 from bench.cli import main
-from bench.common import UsageError
+from bench.core import UsageError
+from bench.data import simulate
+from bench.evaluation import metrics
 
 SIZE = (48, 32)
 

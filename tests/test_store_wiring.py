@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import complexity, measure, timing
-from bench import evaluate as ev
+from bench import complexity, timing
 from bench.cli import main as cli
+from bench.evaluation import evaluate as ev
+from bench.jobs import measure
 from bench.results import ResultsStore, cached
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    from bench.simulate import make_synthetic
+    from bench.data.simulate import make_synthetic
 
     root = tmp_path_factory.mktemp("wiring_data")
     make_synthetic(root, 2, size=(64, 64), seed=5)

@@ -11,9 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from bench import roofline, simulate, timing
+from bench import roofline, timing
 from bench.cli import main as cli_main
-from bench.common import UsageError
+from bench.core import UsageError
+from bench.data import simulate
 from models import registry
 from models.blocks import HDRModel, frame_inputs
 

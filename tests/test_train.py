@@ -13,11 +13,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from bench.checkpoint import CheckpointError, load_weights, save_weights
 from bench.cli import main as cli
-from bench.common import REPO_ROOT, UsageError
-from bench.losses import get_loss, mu_tanh_loss
+from bench.core import REPO_ROOT, UsageError
 from bench.train import IterationBatches, TrainConfig, lr_at, train
+from bench.train.checkpoint import CheckpointError, load_weights, save_weights
+from bench.train.losses import get_loss, mu_tanh_loss
 from models.registry import create_model
 
 MODEL = "eapnet-lightweight"
@@ -26,7 +26,7 @@ TINY = dict(batch=2, patch=32, stride=16, workers=0, warmup=0, log_every=1, save
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    from bench.simulate import make_synthetic
+    from bench.data.simulate import make_synthetic
 
     root = tmp_path_factory.mktemp("train_data")
     make_synthetic(root, 3, size=(64, 48), seed=3)
@@ -248,7 +248,7 @@ def test_torchrun_two_processes_gloo_train_and_eval(data, tmp_path):
     sharded = json.loads((tmp_path / "eval.json").read_text())[0]
     assert sharded["world_size"] == 2 and sharded["n_images"] == 3
 
-    from bench.evaluate import evaluate
+    from bench.evaluation.evaluate import evaluate
 
     single = evaluate(MODEL, data, weights=str(run / "ema.safetensors"), device="cpu", show_progress=False)
     assert [p["id"] for p in sharded["per_image"]] == [p["id"] for p in single["per_image"]]

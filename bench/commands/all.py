@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.common import REPORTS_DIR, parse_size, write_json
+from bench.core import REPORTS_DIR, parse_size, write_json
 
 NAME = "all"
 ORDER = 1
@@ -49,8 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.common import UsageError, check_output_dir, check_output_file
-    from bench.mainjob import run_main_job
+    from bench.core import UsageError, check_output_dir, check_output_file
+    from bench.jobs.mainjob import run_main_job
     from bench.report import format_summary
 
     if args.repeat is not None and args.repeat < 1:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.common import UsageError, write_json
-from bench.tables import format_table
+from bench.core import UsageError, write_json
+from bench.core.tables import format_table
 
 NAME = "calibrate"
 ORDER = 45
@@ -40,7 +40,7 @@ def _rate(flops: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.common import check_output_file, resolve_device
+    from bench.core import check_output_file, resolve_device
     from bench.roofline import PRECISION_BYTES, calibrate, calibration_path
 
     dev = resolve_device(args.device)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from bench.common import REPORTS_DIR, UsageError, parse_size, resolve_model_names, write_json
+from bench.core import REPORTS_DIR, UsageError, parse_size, write_json
 from bench.results import add_store_arguments, store_from_args
+from bench.spec.names import resolve_model_names
 
 NAME = "compare"
 ORDER = 75
@@ -19,7 +20,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from bench.compare import DEFAULT_AGAINST
+    from bench.jobs.compare import DEFAULT_AGAINST
 
     p.add_argument(
         "--variant", required=True, metavar="SPEC", help="file.py:factory, module:Class or a model name"
@@ -57,9 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.common import check_output_dir, check_output_file, parse_ids
-    from bench.compare import compare
-    from bench.tables import format_table
+    from bench.core import check_output_dir, check_output_file, parse_ids
+    from bench.core.tables import format_table
+    from bench.jobs.compare import compare
 
     against = resolve_model_names(args.against)
     size = parse_size(args.size) if args.size else None
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if store is not None:
             store.close()
-    from bench.compare import COLUMNS, table_cells
+    from bench.jobs.compare import COLUMNS, table_cells
 
     print(
         format_table(

@@ -7,9 +7,10 @@ import csv
 import io
 import sys
 
-from bench.common import UsageError, atomic_write_text, resolve_model_names, write_json
+from bench.core import UsageError, atomic_write_text, write_json
+from bench.core.tables import format_table
 from bench.results import add_store_arguments, store_from_args
-from bench.tables import format_table
+from bench.spec.names import resolve_model_names
 
 NAME = "eval"
 ORDER = 65
@@ -62,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _models_to_evaluate(patterns: str, weights: str | None) -> list[str]:
     """Expand the patterns; models that a *wildcard* matched but that ship no weights are skipped
-    with a note (a model named explicitly without weights is still an error, in bench.evaluate)."""
+    with a note (a model named explicitly without weights is still an error, in bench.evaluation.evaluate)."""
     from models.registry import model_info
 
     names, skipped = [], []
@@ -92,11 +93,11 @@ def _fmt(x) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench import distributed as D
-    from bench import measure
+    from bench.core import distributed as D
     from bench.data import ids_from_args
-    from bench.evaluate import check_tiling
-    from bench.variants import load_variant
+    from bench.evaluation.evaluate import check_tiling
+    from bench.jobs import measure
+    from bench.spec.variants import load_variant
     from models.registry import is_model
 
     ids = ids_from_args(args.ids, args.split)

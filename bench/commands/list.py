@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from bench.common import resolve_model_names, write_json
-from bench.tables import format_table
+from bench.core import write_json
+from bench.core.tables import format_table
+from bench.spec.names import resolve_model_names
 
 NAME = "list"
 ORDER = 10

@@ -7,7 +7,7 @@ import json
 import math
 import time
 
-from bench.common import UsageError, format_size, parse_size, write_json
+from bench.core import UsageError, format_size, parse_size, write_json
 
 NAME = "make-data"
 ORDER = 60
@@ -80,7 +80,7 @@ def parse_evs(text: str) -> tuple[float, float, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench import simulate
+    from bench.data import simulate
 
     if args.synthetic is not None and args.crops_per_image is not None:
         raise UsageError(

@@ -10,17 +10,17 @@ import csv
 import io
 import sys
 
-from bench.common import (
+from bench.core import (
     UsageError,
     atomic_write_text,
     format_size,
     parse_size,
     progress,
-    resolve_model_names,
     write_json,
 )
+from bench.core.tables import format_table
 from bench.results import add_store_arguments, store_from_args
-from bench.tables import format_table
+from bench.spec.names import resolve_model_names
 
 NAME = "profile"
 ORDER = 20
@@ -87,8 +87,8 @@ def _g(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench import measure
-    from bench.common import check_output_file
+    from bench.core import check_output_file
+    from bench.jobs import measure
 
     names = resolve_model_names(args.models)
     check_output_file(args.json, "--json")  # before any counting, not after it

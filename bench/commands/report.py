@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.common import REPORTS_DIR, write_json
+from bench.core import REPORTS_DIR, write_json
 from bench.results import open_store
 
 NAME = "report"
@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.common import check_output_dir, check_output_file
+    from bench.core import check_output_dir, check_output_file
     from bench.report import format_summary, write_report
 
     check_output_dir(args.out, "--out")

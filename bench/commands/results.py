@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from bench.common import UsageError, write_json
+from bench.core import UsageError, write_json
+from bench.core.tables import format_table
 from bench.results import KINDS, export_csv, open_store, summarize
-from bench.tables import format_table
 
 NAME = "results"
 ORDER = 80
@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.common import check_output_file
+    from bench.core import check_output_file
 
     check_output_file(args.csv, "--csv")
     check_output_file(args.json, "--json")
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             row = store.get(args.show)
             if row is None:
                 raise UsageError(f"no result with id {args.show} in {store.path}")
-            from bench.common import to_json
+            from bench.core import to_json
 
             print(to_json(row), end="")
             rows = [row]

@@ -6,17 +6,17 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from bench.common import (
+from bench.core import (
     NTIRE_SIZE,
     PADDED_SIZE,
     UsageError,
     format_size,
     parse_size,
-    resolve_model_names,
     write_json,
 )
+from bench.core.tables import format_table
 from bench.results import ResultsStore, add_store_arguments, store_from_args
-from bench.tables import format_table
+from bench.spec.names import resolve_model_names
 
 if TYPE_CHECKING:
     import torch
@@ -164,7 +164,7 @@ def result_table(records: list[dict]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from bench import timing
-    from bench.common import check_output_file
+    from bench.core import check_output_file
 
     names = resolve_model_names(args.models)
     size = parse_size(args.size)
@@ -191,7 +191,8 @@ def _time_all(
     pad_from: tuple[int, int] | None,
     dev: torch.device,
 ) -> int:
-    from bench import measure, timing
+    from bench import timing
+    from bench.jobs import measure
 
     config = {
         "device": dev.type,

@@ -7,7 +7,7 @@ import dataclasses
 import os
 import sys
 
-from bench.common import write_json
+from bench.core import write_json
 from bench.results import add_store_arguments, store_from_args
 
 NAME = "train"
@@ -99,7 +99,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> tuple[object, set[str]]:
     """A TrainConfig from the parsed options, and the set of options given explicitly."""
-    from bench.common import parse_ids
+    from bench.core import parse_ids
     from bench.data import ids_from_args
     from bench.train import TrainConfig
 
@@ -127,7 +127,7 @@ def _print_row(row: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench import distributed as D
+    from bench.core import distributed as D
     from bench.train import TrainConfig, train
 
     cfg, given = config_from_args(args)
@@ -170,8 +170,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _config_hash(spec: str) -> str:
-    from bench.measure import config_hash
-    from bench.variants import load_variant
+    from bench.jobs.measure import config_hash
+    from bench.spec.variants import load_variant
     from models.registry import is_model
 
     name, factory = load_variant(spec)

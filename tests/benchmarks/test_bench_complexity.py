@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from bench import complexity as cx
-from bench.common import NTIRE_SIZE, resolve_model_names
+from bench.core import NTIRE_SIZE
+from bench.spec.names import resolve_model_names
 from models.registry import create_model, list_models
 
 pytestmark = pytest.mark.benchmark

@@ -1,0 +1,42 @@
+"""The suite's core: errors, parsing of user input, safe file writing, devices, paths.
+
+Names are re-exported here so that ``from bench.core import UsageError, parse_size`` works; each lives
+in one module of this package by concern.
+"""
+
+from bench.core.device import resolve_device
+from bench.core.errors import ArtefactError, ModelFailure, UsageError
+from bench.core.io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    check_output_dir,
+    check_output_file,
+    to_json,
+    write_json,
+)
+from bench.core.parse import NTIRE_SIZE, PADDED_SIZE, format_size, parse_ids, parse_size, read_split_file
+from bench.core.paths import REPO_ROOT, REPORTS_DIR, WEIGHTS_DIR
+from bench.core.progress import progress
+
+__all__ = [
+    "NTIRE_SIZE",
+    "PADDED_SIZE",
+    "REPORTS_DIR",
+    "REPO_ROOT",
+    "WEIGHTS_DIR",
+    "ArtefactError",
+    "ModelFailure",
+    "UsageError",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_output_dir",
+    "check_output_file",
+    "format_size",
+    "parse_ids",
+    "parse_size",
+    "progress",
+    "read_split_file",
+    "resolve_device",
+    "to_json",
+    "write_json",
+]

@@ -1,0 +1,1 @@
+"""Evaluation: the metric registry and scoring of models on data sets."""

@@ -1,0 +1,1 @@
+"""Jobs that combine measurements: the main job, compare, and cached measuring."""

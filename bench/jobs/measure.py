@@ -1,0 +1,292 @@
+"""Cached measurements: profile, time and evaluate a model through the results store.
+
+Each function here calls the concern's own module (``bench.complexity``, ``bench.timing``,
+``bench.evaluation.evaluate``) and stores its record with :func:`bench.results.cached`, keyed by the model
+name, the hash of the architecture actually built and every setting the number depends on. The
+main job and ``compare`` use these, so a second run with the same settings measures nothing again
+(``force=True`` measures anew). A model is given by its registered name or, for a user's variant,
+by ``(name, factory)`` from :func:`bench.spec.variants.load_variant`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from bench.core import NTIRE_SIZE, format_size, resolve_device
+from bench.results import ResultsStore, cached
+from bench.spec.model import ModelSpec
+from bench.spec.weights import WeightsRef
+
+Factory = Callable[[], nn.Module]
+
+
+def _spec(name: str, factory: Factory | None) -> ModelSpec:
+    return ModelSpec.of(name, factory)
+
+
+def build(name: str, factory: Factory | None = None) -> nn.Module:
+    """Build the model (call inside ``torch.device("meta")`` for a free, weightless copy)."""
+    return _spec(name, factory).build()
+
+
+def config_hash(name: str, factory: Factory | None = None) -> str:
+    """The architecture hash (:meth:`bench.spec.model.ModelSpec.config_hash`)."""
+    return _spec(name, factory).config_hash()
+
+
+def default_weights(name: str) -> str | None:
+    """The registered model's shipped weights file, if it exists on disk."""
+    ref = WeightsRef.default_for(name)
+    return None if ref is None else str(ref.path)
+
+
+def weights_ref(weights: str | None) -> WeightsRef | None:
+    """The file ``weights`` resolves to and its digest (the same file the loader reads); exit 2 if bad."""
+    return None if weights is None else WeightsRef.resolve(weights)
+
+
+def profile(
+    store: ResultsStore | None,
+    name: str,
+    factory: Factory | None = None,
+    size: tuple[int, int] = NTIRE_SIZE,
+    convention: str = "ntire",
+    force: bool = False,
+    dtype: str = "float32",
+    per_layer: bool = False,
+) -> tuple[dict, bool]:
+    """The complexity record at ``size`` (meta tensors: no memory, no compute); ``(record, from_cache)``."""
+    from bench import complexity
+
+    settings: dict[str, Any] = {
+        "size": format_size(*size),
+        "convention": convention,
+        "dtype": dtype,
+        "batch": 1,
+    }
+    if per_layer:  # the per-layer table makes a larger record; a plain run keeps the plain key
+        settings["per_layer"] = True
+
+    def compute() -> dict:
+        if factory is None:
+            return complexity.profile(
+                name, size[0], size[1], convention=convention, dtype=dtype, per_layer=per_layer
+            )
+        with torch.device("meta"):
+            model = factory()
+        record = complexity.profile(
+            model, size[0], size[1], convention=convention, dtype=dtype, per_layer=per_layer
+        )
+        record["model"] = name
+        return record
+
+    return cached(store, "profile", name, config_hash(name, factory), settings, compute, force)
+
+
+def time(
+    store: ResultsStore | None,
+    name: str,
+    factory: Factory | None = None,
+    *,
+    device: str = "cpu",
+    size: tuple[int, int],
+    pad_from: tuple[int, int] | None = None,
+    warmup: int = 1,
+    repeat: int = 3,
+    threads: int | None = None,
+    memory: bool = False,
+    force: bool = False,
+    backend: str = "eager",
+    precision: str = "fp32",
+    batch: int = 1,
+    channels_last: bool = False,
+    cuda_graphs: bool = False,
+    compile_mode: str | None = None,
+    weights: str | None = None,
+    scene: str | None = None,
+    max_rel_error: float | None = None,
+    profile: dict | None = None,
+) -> tuple[dict, bool]:
+    """One timing (``bench.timing.time_model``, same options); ``(record, from_cache)``.
+
+    The key holds the device's name and the torch version besides the sizes, repeat counts and
+    every backend option: a time measured on another machine or another torch is not reused.
+    ``profile`` (a complexity record at ``size``) adds the roofline fields; on a cache hit they are
+    derived again from it (cheap), so the latest calibration is used.
+    """
+    from bench import timing
+    from bench.roofline import roofline_fields
+
+    dev = resolve_device(device)
+    wref = weights_ref(weights)
+    weights = None if wref is None else str(wref.path)
+    threads = threads or (torch.get_num_threads() if dev.type == "cpu" else None)
+    tf32 = bool(dev.type == "cuda" and torch.backends.cudnn.allow_tf32)
+    settings = {
+        "device": timing.device_name(dev), "backend": backend, "precision": precision, "size": format_size(*size),
+        "pad_from": format_size(*pad_from) if pad_from else None, "batch": batch, "warmup": warmup,
+        "repeat": repeat, "threads": threads, "channels_last": channels_last, "cuda_graphs": cuda_graphs,
+        "compile_mode": compile_mode, "tf32": tf32, "memory": memory, "weights": wref.digest if wref else None,
+        "scene": str(Path(scene).resolve()) if scene else None, "max_rel_error": max_rel_error,
+        "torch": torch.__version__,
+    }  # fmt: skip
+
+    def compute() -> dict:
+        model: str | nn.Module = name if factory is None else factory()
+        if isinstance(model, nn.Module):
+            model.eapbench_name = name  # type: ignore[attr-defined]
+        return timing.time_model(
+            model,
+            device=str(dev),
+            backend=backend,
+            precision=precision,
+            size=size,
+            pad_from=pad_from,
+            batch=batch,
+            warmup=warmup,
+            repeat=repeat,
+            threads=threads,
+            channels_last=channels_last,
+            cuda_graphs=cuda_graphs,
+            compile_mode=compile_mode,
+            weights=weights,
+            scene=scene,
+            memory=memory,
+            max_rel_error=max_rel_error,
+            profile=profile,
+        )
+
+    record, hit = cached(store, "time", name, config_hash(name, factory), settings, compute, force)
+    if hit and profile is not None:
+        record = {
+            **record,
+            **roofline_fields(
+                profile, record["device_name"], precision, record["median_s"], tf32=bool(record.get("tf32"))
+            ),
+        }
+    return record, hit
+
+
+def _device_type(device: str | torch.device) -> str:
+    """cpu or cuda: what an evaluation's key holds (scores do not depend on which GPU; checked later)."""
+    text = str(device)
+    return (str(resolve_device(text)) if text == "auto" else text).split(":")[0]
+
+
+def evaluate(
+    store: ResultsStore | None,
+    name: str,
+    factory: Factory | None = None,
+    *,
+    data: str | Path,
+    weights: str | None = None,
+    ids: list[str] | None = None,
+    device: str = "cpu",
+    force: bool = False,
+    roundtrip16: bool = False,
+    tile: int | None = None,
+    overlap: int | None = None,
+    save_predictions: str | Path | None = None,
+    workers: int = 0,
+    distributed: bool = False,
+) -> tuple[dict, bool]:
+    """PSNR / PSNR-µ on ``data`` (``bench.evaluation.evaluate``); ``(record, from_cache)``.
+
+    ``weights`` defaults to the registered model's shipped file. A model with parameters and no
+    weights is refused by ``bench.evaluation.evaluate`` (random weights are never scored). The key holds the
+    data set's fingerprint and the weights file's digest, so new data or retrained weights are
+    measured anew. ``save_predictions`` always evaluates (the files must be written). Under
+    torchrun (``distributed``) every rank reads the store and only rank 0 writes.
+    """
+    from bench.core import distributed as D
+    from bench.data import dataset_fingerprint
+    from bench.evaluation import evaluate as ev
+    from models.registry import is_model
+
+    wref = weights_ref(weights) if weights else WeightsRef.default_for(name)
+    weights = None if wref is None else str(wref.path)  # the loader reads exactly the file the key hashes
+    settings = {
+        "data": str(Path(data).resolve()),
+        "data_fingerprint": dataset_fingerprint(data, ids),
+        "ids": ids,
+        "weights": wref.digest if wref else None,
+        "device": _device_type(device),
+        "roundtrip16": roundtrip16,
+        "tile": tile,
+        "overlap": overlap,
+    }
+
+    def compute() -> dict:
+        model = _spec(name, factory).build()
+        loaded = ev.resolve_weights(model, name, weights, registered=is_model(name) and factory is None)
+        return ev.evaluate_module(
+            model,
+            data,
+            ids,
+            name=name,
+            weights=loaded,
+            device=device,
+            roundtrip16=roundtrip16,
+            tile=tile,
+            overlap=overlap,
+            save_predictions=save_predictions,
+            workers=workers,
+            distributed=distributed,
+        )
+
+    return cached(
+        store,
+        "eval",
+        name,
+        config_hash(name, factory),
+        settings,
+        compute,
+        force or save_predictions is not None,
+        write=D.is_main_process() or not distributed,
+    )
+
+
+def safe(
+    fn: Callable[..., tuple[dict, bool]], *args: Any, **kwargs: Any
+) -> tuple[dict | None, bool, str | None]:
+    """Run one measurement; a failure of one model becomes ``(None, False, message)``, not a crash of the job.
+
+    Usage errors (bad paths, bad sizes) still propagate: they are the user's to fix.
+    """
+    from bench.core import UsageError
+
+    try:
+        record, hit = fn(*args, **kwargs)
+        return record, hit, None
+    except UsageError:
+        raise
+    except (RuntimeError, ValueError, MemoryError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return None, False, f"{type(exc).__name__}: {first}"[:300]
+
+
+# The timing plan when the user does not choose: the paper's protocol on a GPU; on a CPU a
+# third of the width and height (1/9 of the work, still far larger than the caches) and a few
+# repeats, which keeps the main job's EAPNet family around two minutes on two cores.
+GPU_PLAN = {"size": (1920, 1080), "pad_from": NTIRE_SIZE, "warmup": 10, "repeat": 100}
+CPU_PLAN = {"size": (640, 360), "pad_from": None, "warmup": 1, "repeat": 5}
+
+
+def timing_plan(
+    device: str, size: tuple[int, int] | None = None, warmup: int | None = None, repeat: int | None = None
+) -> dict[str, Any]:
+    """Size, padding, warm-up and repeats for ``device``; explicit values win."""
+    plan = dict(GPU_PLAN if device.startswith("cuda") else CPU_PLAN)
+    if size is not None:
+        plan["size"] = size
+        plan["pad_from"] = NTIRE_SIZE if size == GPU_PLAN["size"] else None
+    if warmup is not None:
+        plan["warmup"] = warmup
+    if repeat is not None:
+        plan["repeat"] = repeat
+    return plan

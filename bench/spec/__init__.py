@@ -1,0 +1,1 @@
+"""How a model and its weights are named: specs, weights references, user variants, the contract."""
