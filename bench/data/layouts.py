@@ -207,7 +207,9 @@ def open_layout(
         return found[0]
     if len(found) > 1:
         names = ", ".join(layout.name for layout in found)
-        raise DatasetError(f"data set folder {r} matches several data layouts ({names}); pick one with --layout")
+        raise DatasetError(
+            f"data set folder {r} matches several data layouts ({names}); pick one with --layout"
+        )
     if fallback is not None:
         return LAYOUTS.get(fallback)
     raise DatasetError(no_samples_message(r))

@@ -223,7 +223,10 @@ class NTIRELayout(Layout):
             write_png(paths[name], np.round(np.clip(frame, 0.0, 1.0) * 255.0).astype(np.uint8))
         # NTIRE stores integer stops as int64; fractional stops need floats
         evs = [float(e) for e in sample.exposures]
-        write_npy(paths["exposures"], np.array(evs, dtype=np.int64 if all(e.is_integer() for e in evs) else np.float64))
+        write_npy(
+            paths["exposures"],
+            np.array(evs, dtype=np.int64 if all(e.is_integer() for e in evs) else np.float64),
+        )
         gt = sample.gamma_gt()
         if gt is not None:
             write_hdr_png(paths["gt"], gt)
