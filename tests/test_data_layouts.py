@@ -226,3 +226,29 @@ def test_run_bench_with_the_plugin_in_a_subprocess(plugin, tmp_path):
     done = subprocess.run([*base, *eval_args, "--json", str(report)], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert json.loads(report.read_text())[0]["n_images"] == 2
+
+
+def test_patch_dataset_reads_a_plugin_layout(plugin, tmp_path):
+    scenes = tmp_path / "scenes"
+    make(plugin, scenes, "--layout", PLUGIN_LAYOUT)
+    patches = data.PatchDataset(scenes, patch=16, stride=16)
+    assert patches.layout.name == PLUGIN_LAYOUT and len(patches) == 2 * 4
+    item = patches[7]  # scene 0001, window (16, 16)
+    assert item["pos"] == (16, 16) and item["ldrs"].shape == (3, 3, 16, 16)
+    linear = np.load(scenes / "0001" / "gt.npy")[16:32, 16:32]
+    assert np.allclose(item["gt"].permute(1, 2, 0).numpy(), linear ** (1 / 2.24), atol=1e-5)
+
+
+@pytest.mark.parametrize("exposures, dtype", [((-3, -1, 1), np.int64), ((-2.5, 0, 2), np.float64)])
+def test_ntire_layout_write_then_load(tmp_path, exposures, dtype):
+    rng = np.random.default_rng(1)
+    ldrs = rng.integers(0, 256, (3, 10, 12, 3)).astype(np.float32) / 255.0
+    gt = rng.uniform(0, 1.5, (10, 12, 3)).astype(np.float32)
+    layout = data.LAYOUTS.get("ntire")
+    layout.write(tmp_path, "0007", Sample("0007", ldrs, np.array(exposures, dtype=np.float64), gt))
+    assert data.open_layout(tmp_path) is layout and data.scan_dataset(tmp_path, require_gt=True) == ["0007"]
+    assert np.load(tmp_path / "0007_exposures.npy").dtype == dtype
+    back = layout.load(tmp_path, "0007")
+    assert np.array_equal(back.ldrs, ldrs)
+    assert np.array_equal(back.gt, data.hdrio.roundtrip16(gt)) and back.gt_encoding == "gamma"
+    assert back.exposures.tolist() == list(exposures) and layout.sample_size(tmp_path, "0007") == (12, 10)
