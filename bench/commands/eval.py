@@ -9,6 +9,7 @@ import sys
 
 from bench.core import UsageError, atomic_write_text, write_json
 from bench.core.tables import format_table
+from bench.data.layouts import add_layout_argument
 from bench.results import add_store_arguments, store_from_args
 from bench.spec.names import resolve_model_names
 
@@ -38,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="weights for a single model: .safetensors, a checkpoint .json or a run folder (its EMA weights)",
     )
     p.add_argument("--data", required=True, metavar="DIR", help="NTIRE-format data with ground truth")
+    add_layout_argument(p)
     p.add_argument("--ids", default=None, help="evaluate these ids only, e.g. 0000-0099,0150")
     p.add_argument("--split", default=None, metavar="FILE", help="evaluate the ids listed in FILE")
     p.add_argument(
@@ -119,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
                 name,
                 None if is_model(name) else factory,
                 data=args.data,
+                layout=args.layout,
                 weights=args.weights,
                 ids=ids,
                 device=args.device,

@@ -1,4 +1,4 @@
-"""`run_bench.py make-data OUT --synthetic N | --from-hdr DIR`: NTIRE-format data simulated with eq. 1."""
+"""`run_bench.py make-data OUT --synthetic N | --from-hdr DIR [--layout NAME]`: data simulated with eq. 1."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 import time
 
 from bench.core import UsageError, format_size, parse_size, write_json
+from bench.data.layouts import DEFAULT_LAYOUT, add_layout_argument
 
 NAME = "make-data"
 ORDER = 60
@@ -19,7 +20,8 @@ DESCRIPTION = (
     "XXXX_gt.png (16-bit) + XXXX_alignratio.npy, and manifest.json (source, crop, scale, evs, noise, seed). "
     "LDR frames follow the EAPNet paper's eq. 1 (exposure, gain, offset, shot and read noise, saturation), "
     "gamma 2.24 and 8-bit quantisation; the GT is gamma-encoded HDR on the medium frame's scale. "
-    "Deterministic for a --seed. Write negative EVs with '=': --evs=-2,0,2."
+    "Deterministic for a --seed. Write negative EVs with '=': --evs=-2,0,2. "
+    "--layout writes another registered data layout instead (a plugin may add one)."
 )
 
 
@@ -60,8 +62,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--offset", type=float, default=None, help="constant offset I0 of eq. 1 (default: 0.0002)")
     p.add_argument("--gain", type=float, default=None, help="analog gain, amplifies both noises (default: 1)")
     p.add_argument(
-        "--force", action="store_true", help="replace a data set already in OUT (only NTIRE files + manifest)"
+        "--force",
+        action="store_true",
+        help="replace a data set already in OUT (only that layout's files + manifest)",
     )
+    add_layout_argument(p, default=DEFAULT_LAYOUT)
     p.add_argument(
         "--json", metavar="PATH", help="also write a summary (ids, manifest path, settings) as JSON"
     )
@@ -97,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         "motion": args.motion,
         "sensor": sensor,
         "overwrite": args.force,
+        "layout": args.layout,
     }
     start = time.perf_counter()
     if args.synthetic is not None:

@@ -122,6 +122,7 @@ def evaluate_module(
     workers: int = 0,
     show_progress: bool = True,
     distributed: bool = True,
+    layout: str | None = None,
 ) -> dict[str, Any]:
     """Score ``model`` on the data set ``data`` (all ids, or ``ids``); see the module doc for the record.
 
@@ -132,7 +133,7 @@ def evaluate_module(
     """
     ctx = D.setup(str(device)) if distributed else D.DistContext(device=resolve_device(str(device)))
     dev = ctx.device
-    dataset = NTIREDataset(data, ids, require_gt=save_predictions is None)
+    dataset = NTIREDataset(data, ids, require_gt=save_predictions is None, layout=layout)
     all_ids = list(dataset.ids)
     mine = list(range(ctx.rank, len(dataset), ctx.world))  # this rank's shard
     was_training = model.training

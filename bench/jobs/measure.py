@@ -194,6 +194,7 @@ def evaluate(
     save_predictions: str | Path | None = None,
     workers: int = 0,
     distributed: bool = False,
+    layout: str | None = None,
 ) -> tuple[dict, bool]:
     """PSNR / PSNR-µ on ``data`` (``bench.evaluation.evaluate``); ``(record, from_cache)``.
 
@@ -212,7 +213,7 @@ def evaluate(
     weights = None if wref is None else str(wref.path)  # the loader reads exactly the file the key hashes
     settings = {
         "data": str(Path(data).resolve()),
-        "data_fingerprint": dataset_fingerprint(data, ids),
+        "data_fingerprint": dataset_fingerprint(data, ids, layout),
         "ids": ids,
         "weights": wref.digest if wref else None,
         "device": _device_type(device),
@@ -237,6 +238,7 @@ def evaluate(
             save_predictions=save_predictions,
             workers=workers,
             distributed=distributed,
+            layout=layout,
         )
 
     return cached(

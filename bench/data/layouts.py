@@ -1,0 +1,270 @@
+"""Data layouts: how a data set's files sit on disk, behind one interface, with a registry.
+
+A layout knows whether a folder looks like it (:meth:`Layout.detect`), which scene ids the folder
+holds, what is wrong with them (every problem, checked before any work starts), how to read one
+scene into a typed :class:`Sample` and how to write one (so ``make-data`` and tests can produce it).
+The built-in layout is NTIRE 2021/2022 (:mod:`bench.data.ntire`); a plugin adds its own with::
+
+    from bench.data.layouts import Layout, register_layout
+
+    @register_layout
+    class MyLayout(Layout):
+        name = "mine"
+        ...
+
+:func:`open_layout` picks the layout of a folder: the one named (``--layout NAME``), or the single
+registered layout whose :meth:`~Layout.detect` accepts it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from bench.core import UsageError
+from bench.core.registry import Registry
+from bench.data.hdrio import GAMMA
+
+DEFAULT_LAYOUT = "ntire"
+MAX_LISTED_PROBLEMS = 25  # beyond this, the message says how many more there are
+
+GtEncoding = Literal["gamma", "linear"]
+
+
+class DatasetError(UsageError):
+    """The data set on disk does not follow its layout; the message lists every problem found."""
+
+    def __init__(self, message: str) -> None:
+        # A DataLoader worker re-raises this error with a traceback wrapped around the message
+        # ("Caught DatasetError in DataLoader worker process 0. Original Traceback ..."): keep ours.
+        marker = f"{type(self).__name__}: "
+        if "Original Traceback" in message and marker in message:
+            message = message.rsplit(marker, 1)[1].strip()
+        super().__init__(message)
+
+
+@dataclass
+class Sample:
+    """One scene, decoded.
+
+    ``ldrs``: (3, H, W, 3) float32 RGB in [0, 1], short, medium, long. ``exposures``: (3,) float64
+    EV stops as the layout stores them (models see them relative to the medium frame: :attr:`ev`).
+    ``gt``: (H, W, 3) float32 or None (test inputs), in the convention ``gt_encoding`` names:
+    ``"gamma"`` is HDR radiance ``** (1 / gamma)`` on the medium frame's scale (NTIRE's, what the
+    models and metrics expect), ``"linear"`` is that radiance itself.
+    """
+
+    id: str
+    ldrs: np.ndarray
+    exposures: np.ndarray
+    gt: np.ndarray | None = None
+    gt_encoding: GtEncoding = "gamma"
+    gamma: float = GAMMA
+
+    @property
+    def ev(self) -> np.ndarray:
+        """Exposures in stops relative to the medium frame, float32 (the model contract)."""
+        return (np.asarray(self.exposures, dtype=np.float64) - self.exposures[1]).astype(np.float32)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)``."""
+        return int(self.ldrs.shape[2]), int(self.ldrs.shape[1])
+
+    def gamma_gt(self) -> np.ndarray | None:
+        """The GT in NTIRE's gamma-encoded convention, whatever the layout stores."""
+        if self.gt is None or self.gt_encoding == "gamma":
+            return self.gt
+        return (np.maximum(self.gt, 0.0) ** (1.0 / self.gamma)).astype(np.float32)
+
+    def crop(self, ys: slice, xs: slice) -> Sample:
+        """A window of every frame and the GT."""
+        gt = None if self.gt is None else self.gt[ys, xs]
+        return replace(self, ldrs=self.ldrs[:, ys, xs], gt=gt)
+
+
+class Layout(ABC):
+    """One way of storing a data set. Subclasses set :attr:`name` and implement the abstract methods.
+
+    Scene ids are strings (NTIRE's are 4 digits, other layouts may use folder names). Paths passed
+    in are :class:`~pathlib.Path` objects of the data-set folder.
+    """
+
+    name: str = ""
+    #: what an empty folder lacks, in "holds no ..." messages
+    sample_hint: str = "samples"
+
+    @property
+    def manifest_format(self) -> str:
+        """The ``format`` field of ``make-data``'s ``manifest.json``."""
+        return self.name
+
+    @abstractmethod
+    def detect(self, root: Path) -> bool:
+        """Does this folder look like a data set of this layout (cheap: names, not contents)?"""
+
+    @abstractmethod
+    def find_samples(self, root: Path) -> list[str]:
+        """The scene ids in ``root``, sorted."""
+
+    @abstractmethod
+    def validate(self, root: Path, ids: list[str], require_gt: bool) -> list[str]:
+        """Every problem of these samples, one message line each (empty: all good).
+
+        Read headers and small files only; a problem must name the file (or scene) it is about.
+        """
+
+    @abstractmethod
+    def load(self, root: Path, sid: str) -> Sample:
+        """Decode one (validated) scene; an undecodable file raises :class:`DatasetError` naming it."""
+
+    @abstractmethod
+    def write(self, root: Path, sid: str, sample: Sample) -> None:
+        """Store ``sample`` as scene ``sid`` in ``root`` (the folder exists)."""
+
+    @abstractmethod
+    def member_files(self, root: Path, sid: str) -> list[Path]:
+        """The files of one scene, whether or not they exist (for fingerprints and ``--force``)."""
+
+    def fingerprint(self, root: Path, ids: list[str]) -> str:
+        """SHA-256 over the member files' relative paths, sizes and modification times."""
+        return stat_fingerprint(root, (p for sid in sorted(ids) for p in self.member_files(root, sid)))
+
+    def sample_size(self, root: Path, sid: str) -> tuple[int, int]:
+        """``(width, height)`` of a validated scene; override when a header tells it without decoding."""
+        return self.load(root, sid).size
+
+    def load_stored(self, root: Path, sid: str) -> Any:
+        """What a patch dataset keeps in its cache (override with something smaller than floats)."""
+        return self.load(root, sid)
+
+    def decode(self, stored: Any, ys: slice = slice(None), xs: slice = slice(None)) -> Sample:
+        """A window of what :meth:`load_stored` returned, as a :class:`Sample`."""
+        return stored.crop(ys, xs)
+
+
+LAYOUTS: Registry[Layout] = Registry("data layout")
+
+
+def register_layout(cls: type[Layout]) -> type[Layout]:
+    """Class decorator: register one instance of ``cls`` under ``cls.name``."""
+    LAYOUTS.add(cls.name, cls())
+    return cls
+
+
+def stat_fingerprint(root: Path, paths: Iterable[Path]) -> str:
+    """SHA-256 over ``path-relative-to-root \\t size \\t mtime_ns`` of the files that exist (not their bytes: fast).
+
+    For a flat folder the relative path is the file name, so NTIRE fingerprints stay what they were.
+    """
+    h = hashlib.sha256()
+    for p in paths:
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue
+        h.update(f"{p.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def detect_layouts(root: str | os.PathLike) -> list[Layout]:
+    """The registered layouts that accept ``root`` (none when it is not a folder)."""
+    r = Path(root)
+    return [layout for layout in LAYOUTS if layout.detect(r)] if r.is_dir() else []
+
+
+def no_samples_message(root: Path) -> str:
+    """One line for a folder that no layout recognises (with only NTIRE registered, NTIRE's message)."""
+    hints = " nor ".join(layout.sample_hint for layout in LAYOUTS)
+    tail = f"; name its layout with --layout ({', '.join(LAYOUTS.names())})" if len(LAYOUTS) > 1 else ""
+    return f"data set folder {root} holds no {hints}{tail}"
+
+
+def open_layout(
+    root: str | os.PathLike, name: str | Layout | None = None, *, fallback: str | None = None
+) -> Layout:
+    """The layout of ``root``: ``name`` (a registered name or a :class:`Layout`), else the one detected.
+
+    No match is a :class:`DatasetError` unless ``fallback`` names the layout to use then (a caller
+    with explicit ids wants that layout's per-sample "missing" report); several matches need a name.
+    """
+    r = Path(root)
+    if isinstance(name, Layout):
+        return name
+    if name is not None:
+        return LAYOUTS.get(name)
+    if not r.is_dir():
+        raise DatasetError(f"data set folder {r} does not exist or is not a folder")
+    found = detect_layouts(r)
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        names = ", ".join(layout.name for layout in found)
+        raise DatasetError(
+            f"data set folder {r} matches several data layouts ({names}); pick one with --layout"
+        )
+    if fallback is not None:
+        return LAYOUTS.get(fallback)
+    raise DatasetError(no_samples_message(r))
+
+
+def check_dataset(
+    root: str | os.PathLike, ids: list[str] | None, require_gt: bool, layout: str | Layout | None = None
+) -> tuple[Layout, list[str]]:
+    """Open the layout, list the ids (all, or ``ids``) and validate them: one :class:`DatasetError` for all problems."""
+    r = Path(root)
+    if not r.is_dir():
+        raise DatasetError(f"data set folder {r} does not exist or is not a folder")
+    chosen = open_layout(r, layout, fallback=DEFAULT_LAYOUT if ids is not None else None)
+    if ids is None:
+        ids = chosen.find_samples(r)
+        if not ids:
+            raise DatasetError(f"data set folder {r} holds no {chosen.sample_hint}")
+    else:
+        ids = [str(i) for i in ids]
+        if not ids:
+            raise DatasetError(f"data set {r}: the id list is empty")
+    problems = chosen.validate(r, ids, require_gt)
+    if problems:
+        shown = problems[:MAX_LISTED_PROBLEMS]
+        more = len(problems) - len(shown)
+        tail = f"\n  ... and {more} more" if more else ""
+        raise DatasetError(
+            f"data set {r}: {len(problems)} problem(s) in {len(ids)} sample(s):\n  "
+            + "\n  ".join(shown)
+            + tail
+        )
+    return chosen, ids
+
+
+def add_layout_argument(p: Any, default: str | None = None) -> None:
+    """The ``--layout NAME`` option (choices: the registered layouts)."""
+    detected = "detected from the folder's files" if default is None else default
+    p.add_argument(
+        "--layout",
+        choices=LAYOUTS.names(),
+        default=default,
+        help=f"data-set layout (default: {detected})",
+    )
+
+
+__all__ = [
+    "DEFAULT_LAYOUT",
+    "LAYOUTS",
+    "DatasetError",
+    "Layout",
+    "Sample",
+    "add_layout_argument",
+    "check_dataset",
+    "detect_layouts",
+    "open_layout",
+    "register_layout",
+    "stat_fingerprint",
+]
