@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.core import REPORTS_DIR, parse_size, write_json
+from bench.core import REPORTS_DIR, REPORTS_DIR_SHOWN, parse_size, write_json
 
 NAME = "all"
 ORDER = 1
@@ -35,9 +35,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--data", metavar="DIR", help="NTIRE-format folder to evaluate on (default: generated synthetic set)"
     )
     p.add_argument(
-        "--db", metavar="PATH", help="results database (default: reports/results.sqlite, or $EAPBENCH_DB)"
+        "--db",
+        metavar="PATH",
+        help=f"results database (default: {REPORTS_DIR_SHOWN}results.sqlite, or $EAPBENCH_DB)",
     )
-    p.add_argument("--out", metavar="DIR", default=str(REPORTS_DIR), help="report folder (default: reports/)")
+    p.add_argument(
+        "--out", metavar="DIR", default=str(REPORTS_DIR), help=f"report folder (default: {REPORTS_DIR_SHOWN})"
+    )
     p.add_argument("--force", action="store_true", help="measure again even when cached results exist")
     p.add_argument(
         "--quick",

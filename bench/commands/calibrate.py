@@ -13,8 +13,9 @@ ORDER = 45
 HELP = "measure memory bandwidth and peak matmul rate on this device (ceilings for the roofline floor)"
 DESCRIPTION = (
     "Times a large tensor copy (bandwidth = 2 x bytes / s) and an n x n matmul (2 n^3 FLOP / s) per precision, "
-    "best of --repeat. The result is saved to reports/calibration/<device>.json, where `time` finds it and "
-    "prefers it to the data-sheet numbers."
+    "best of --repeat. The result is saved to calibration/<device>.json in the user cache folder "
+    "($EAPBENCH_CACHE, else $XDG_CACHE_HOME/eapbench or ~/.cache/eapbench), where `time` finds it and "
+    "prefers it to the data-sheet numbers; the calibration shipped for the project's CI machine is a fallback."
 )
 
 
@@ -31,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--repeat", type=int, default=5, help="best of this many runs (default: 5)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
-    p.add_argument("--no-save", action="store_true", help="do not write reports/calibration/<device>.json")
+    p.add_argument("--no-save", action="store_true", help="do not save it in the user cache folder")
     p.add_argument("--json", metavar="PATH", help="also write the record here")
 
 

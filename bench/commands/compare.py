@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.core import REPORTS_DIR, UsageError, parse_size, write_json
+from bench.core import REPORTS_DIR, REPORTS_DIR_SHOWN, UsageError, parse_size, write_json
 from bench.results import add_store_arguments, store_from_args
 from bench.spec.names import resolve_model_names
 
@@ -51,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out",
         metavar="DIR",
         default=str(REPORTS_DIR / "compare"),
-        help="output folder (default: reports/compare)",
+        help=f"output folder (default: {REPORTS_DIR_SHOWN}compare)",
     )
     p.add_argument("--no-plots", action="store_true", help="table only")
     p.add_argument("--json", metavar="PATH", help="also write the comparison as JSON here")

@@ -19,7 +19,7 @@ HELP = (
     "evaluate models on an NTIRE-format split: PSNR, PSNR-mu per image (optional 16-bit round trip, tiling)"
 )
 DESCRIPTION = (
-    "Evaluate trained models (their default weights under weights/, or --weights) and parameter-free "
+    "Evaluate trained models (their shipped weights in bench/weights/, or --weights) and parameter-free "
     "references on a data set in the NTIRE layout. Scores are the mean of per-image dB values; images with "
     "non-finite predictions are counted as failed and excluded. --roundtrip16 scores the 16-bit PNG + "
     "alignratio quantisation of the official scoring; --save-predictions writes that submission format. "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.core import REPORTS_DIR, write_json
+from bench.core import REPORTS_DIR, REPORTS_DIR_SHOWN, write_json
 from bench.results import open_store
 
 NAME = "report"
@@ -19,9 +19,13 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--db", metavar="PATH", help="results database (default: reports/results.sqlite, or $EAPBENCH_DB)"
+        "--db",
+        metavar="PATH",
+        help=f"results database (default: {REPORTS_DIR_SHOWN}results.sqlite, or $EAPBENCH_DB)",
     )
-    p.add_argument("--out", metavar="DIR", default=str(REPORTS_DIR), help="output folder (default: reports/)")
+    p.add_argument(
+        "--out", metavar="DIR", default=str(REPORTS_DIR), help=f"output folder (default: {REPORTS_DIR_SHOWN})"
+    )
     p.add_argument("--no-plots", action="store_true", help="tables and index only")
     p.add_argument("--json", metavar="PATH", help="also write the rendered tables and summary as JSON")
 

@@ -15,14 +15,34 @@ from bench.core.io import (
     write_json,
 )
 from bench.core.parse import NTIRE_SIZE, PADDED_SIZE, format_size, parse_ids, parse_size, read_split_file
-from bench.core.paths import REPO_ROOT, REPORTS_DIR, WEIGHTS_DIR
+from bench.core.paths import (
+    CACHE_DIR,
+    CALIBRATION_CACHE_DIR,
+    CHECKOUT_ROOT,
+    DEFAULT_DATA_DIR,
+    DEFAULT_DB,
+    PAPER_TABLES_CSV,
+    REPO_ROOT,
+    REPORTS_DIR,
+    REPORTS_DIR_SHOWN,
+    SHIPPED_CALIBRATION_DIR,
+    WEIGHTS_DIR,
+)
 from bench.core.progress import progress
 
 __all__ = [
+    "CACHE_DIR",
+    "CALIBRATION_CACHE_DIR",
+    "CHECKOUT_ROOT",
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_DB",
     "NTIRE_SIZE",
     "PADDED_SIZE",
+    "PAPER_TABLES_CSV",
     "REPORTS_DIR",
+    "REPORTS_DIR_SHOWN",
     "REPO_ROOT",
+    "SHIPPED_CALIBRATION_DIR",
     "WEIGHTS_DIR",
     "ArtefactError",
     "ModelFailure",

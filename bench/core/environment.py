@@ -12,13 +12,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.core import REPO_ROOT
+from bench.core import CHECKOUT_ROOT
 
 
 def _git(*args: str) -> str | None:
+    if CHECKOUT_ROOT is None:
+        return None  # an installed wheel: no revision (git -C would ask whatever repository holds it)
     try:
         out = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, timeout=10, check=True
+            ["git", "-C", str(CHECKOUT_ROOT), *args], capture_output=True, text=True, timeout=10, check=True
         )
     except (OSError, subprocess.SubprocessError):
         return None

@@ -24,12 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.core import REPO_ROOT, REPORTS_DIR, format_size, progress, resolve_device
+from bench.core import DEFAULT_DATA_DIR, REPORTS_DIR, format_size, progress, resolve_device
 from bench.jobs import measure
 from bench.results import ResultsStore, default_db
 from bench.spec.names import resolve_model_names
 
-DEFAULT_DATA = REPO_ROOT / "data" / "synthetic-default"
+DEFAULT_DATA = DEFAULT_DATA_DIR
 # The default data set: small enough to generate in seconds and evaluate on two cores.
 DATA_PLAN = {"n": 8, "size": (640, 360), "seed": 0}
 QUICK_DATA_PLAN = {"n": 2, "size": (96, 64), "seed": 0}

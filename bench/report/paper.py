@@ -12,11 +12,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
-from bench.core import UsageError
+from bench.core import PAPER_TABLES_CSV, UsageError
 
-PAPER_CSV = Path(__file__).with_name("paper_tables.csv")
+PAPER_CSV = PAPER_TABLES_CSV
 
 # The numeric columns of the CSV and how the report names them.
 METRICS: dict[str, str] = {

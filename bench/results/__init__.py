@@ -32,11 +32,10 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from bench.core import REPORTS_DIR, UsageError, atomic_write_text, to_json
+from bench.core import DEFAULT_DB, REPORTS_DIR_SHOWN, UsageError, atomic_write_text, to_json
 from bench.core.environment import environment_manifest, suite_version  # noqa: F401 (re-exported)
 from bench.spec.model import model_config_hash
 
-DEFAULT_DB = REPORTS_DIR / "results.sqlite"
 KINDS = ("profile", "time", "eval", "train")
 SCHEMA_VERSION = 1
 
@@ -384,7 +383,7 @@ def export_csv(rows: list[dict], path: str | os.PathLike) -> Path:
 
 
 def default_db() -> Path:
-    """``$EAPBENCH_DB`` if set (CI, test sessions), else ``reports/results.sqlite``."""
+    """``$EAPBENCH_DB`` if set (CI, test sessions), else :data:`bench.core.paths.DEFAULT_DB` (``reports/`` or ``./eapbench-out/``)."""
     return Path(os.environ.get("EAPBENCH_DB") or DEFAULT_DB)
 
 
@@ -405,7 +404,7 @@ def add_store_arguments(p: Any) -> None:
         metavar="PATH",
         default=None,
         help="results database the measurements are appended to "
-        "(default: reports/results.sqlite, or $EAPBENCH_DB)",
+        f"(default: {REPORTS_DIR_SHOWN}results.sqlite, or $EAPBENCH_DB)",
     )
     p.add_argument(
         "--force",
