@@ -106,11 +106,12 @@ def _models_to_evaluate(patterns: str, weights: str | None) -> list[str]:
 def metric_cells(records: list[dict[str, Any]], metric: Metric) -> list[str]:
     """One metric's column: each value in its format, the best by its direction marked ``*``."""
     values = [r.get(metric.name) for r in records]
+    cells = [metric.format_value(v) for v in values]
     best = metric.best(values) if len(records) > 1 else None
-    return [
-        metric.format_value(v) + ("*" if best is not None and v == best else " " if best is not None else "")
-        for v in values
-    ]
+    if best is None:  # one model, or no value: nothing to compare
+        return cells
+    # The unmarked cells get a blank where the mark goes, so the right-aligned digits stay in line.
+    return [c + ("*" if v == best else " ") for c, v in zip(cells, values, strict=True)]
 
 
 def directions_note(metrics: list[Metric], marked: bool) -> str:
