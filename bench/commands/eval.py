@@ -1,4 +1,4 @@
-"""`run_bench.py eval --models PATTERN --data DIR`: PSNR and PSNR-µ per image and per model."""
+"""`run_bench.py eval --models PATTERN --data DIR`: PSNR, PSNR-µ (or ``--metrics``) per image and per model."""
 
 from __future__ import annotations
 
@@ -6,24 +6,30 @@ import argparse
 import csv
 import io
 import sys
+from dataclasses import replace
+from typing import Any
 
 from bench.core import UsageError, atomic_write_text, write_json
 from bench.core.tables import format_table
 from bench.data.layouts import add_layout_argument
+from bench.evaluation import METRICS, EvalConfig, Metric, default_metrics
 from bench.results import add_store_arguments, store_from_args
 from bench.spec.names import resolve_model_names
 
 NAME = "eval"
 ORDER = 65
 HELP = (
-    "evaluate models on an NTIRE-format split: PSNR, PSNR-mu per image (optional 16-bit round trip, tiling)"
+    "evaluate models on an NTIRE-format split: PSNR, PSNR-mu (or --metrics) per image "
+    "(optional 16-bit round trip, tiling)"
 )
 DESCRIPTION = (
     "Evaluate trained models (their shipped weights in bench/weights/, or --weights) and parameter-free "
     "references on a data set in the NTIRE layout. Scores are the mean of per-image dB values; images with "
     "non-finite predictions are counted as failed and excluded. --roundtrip16 scores the 16-bit PNG + "
     "alignratio quantisation of the official scoring; --save-predictions writes that submission format. "
-    "Models with parameters but no weights are refused. Under torchrun the images are sharded over processes."
+    "Models with parameters but no weights are refused. Under torchrun the images are sharded over processes. "
+    "--metrics picks the metrics (registered ones, plugins' included); the table marks the best value of "
+    "each by its direction."
 )
 
 
@@ -54,11 +60,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--tile", type=int, default=None, metavar="PX", help="tiled inference with PX-sized windows"
     )
     p.add_argument("--overlap", type=int, default=None, metavar="PX", help="tile overlap (default: tile/4)")
+    p.add_argument(
+        "--metrics",
+        default=None,
+        metavar="NAME,...",
+        help=f"metrics to score, comma-separated, from: {', '.join(METRICS.names())} "
+        f"(default: {','.join(default_metrics())})",
+    )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--workers", type=int, default=0, help="data-loader workers (default: 0)")
     p.add_argument("--json", metavar="PATH", help="write the eval records (with per-image scores) as JSON")
     p.add_argument(
-        "--csv", metavar="PATH", help="write per-image scores as CSV (model, id, psnr, psnr_mu, finite)"
+        "--csv",
+        metavar="PATH",
+        help="write per-image scores as CSV (model, id, one column per metric, finite)",
     )
     add_store_arguments(p)
 
@@ -90,23 +105,53 @@ def _models_to_evaluate(patterns: str, weights: str | None) -> list[str]:
     return names
 
 
-def _fmt(x) -> str:
-    return "-" if x is None else f"{x:.3f}"
+def metric_cells(records: list[dict[str, Any]], metric: Metric) -> list[str]:
+    """One metric's column: each value in its format, the best by its direction marked ``*``."""
+    values = [r.get(metric.name) for r in records]
+    cells = [metric.format_value(v) for v in values]
+    best = metric.best(values) if len(records) > 1 else None
+    if best is None:  # one model, or no value: nothing to compare
+        return cells
+    # The unmarked cells get a blank where the mark goes, so the right-aligned digits stay in line.
+    return [c + ("*" if v == best else " ") for c, v in zip(cells, values, strict=True)]
+
+
+def directions_note(metrics: list[Metric], marked: bool) -> str:
+    """``higher is better: PSNR, PSNR-mu; lower is better: mae-linear`` (+ what ``*`` means)."""
+    parts = []
+    for higher in (True, False):
+        labels = [m.label or m.name for m in metrics if m.higher_is_better == higher]
+        if labels:
+            parts.append(f"{'higher' if higher else 'lower'} is better: {', '.join(labels)}")
+    return "; ".join(parts) + ("; * best of each column" if marked else "")
 
 
 def run(args: argparse.Namespace) -> int:
     from bench.core import distributed as D
     from bench.data import ids_from_args
-    from bench.evaluation.evaluate import check_tiling
+    from bench.evaluation.evaluate import describe_metrics
     from bench.jobs import measure
     from bench.spec.variants import load_variant
     from models.registry import is_model
 
     ids = ids_from_args(args.ids, args.split)
+    # Every option checked here, in one place, before any model is built or the store opened.
+    config = EvalConfig(
+        data=args.data,
+        ids=ids,
+        device=args.device,
+        roundtrip16=args.roundtrip16,
+        tile=args.tile,
+        overlap=args.overlap,
+        metrics=args.metrics,
+        layout=getattr(args, "layout", None),  # bench.data's --layout, where the parser has it
+        save_predictions=args.save_predictions,
+        workers=args.workers,
+        distributed=True,
+    )
     specs = [args.variant] if args.variant else _models_to_evaluate(args.models, args.weights)
     if args.weights and len(specs) > 1:
         raise UsageError(f"--weights applies to one model, but {args.models!r} names {len(specs)}")
-    check_tiling(args.tile, args.overlap)
     # Under torchrun every rank reads the store (all must agree on what to evaluate); rank 0 writes.
     store = store_from_args(args)
     records = []
@@ -120,53 +165,46 @@ def run(args: argparse.Namespace) -> int:
                 store,
                 name,
                 None if is_model(name) else factory,
-                data=args.data,
-                layout=args.layout,
+                config=replace(config, save_predictions=save),
                 weights=args.weights,
-                ids=ids,
-                device=args.device,
                 force=args.force,
-                roundtrip16=args.roundtrip16,
-                tile=args.tile,
-                overlap=args.overlap,
-                save_predictions=save,
-                workers=args.workers,
-                distributed=True,
             )
-            records.append({**rec, "cached": hit})
+            # Records stored before metrics were described lack the field; the registry fills it in.
+            records.append(
+                {**rec, "metrics": rec.get("metrics") or describe_metrics(config.metrics), "cached": hit}
+            )
     finally:
         if store is not None:
             store.close()
         D.teardown()
     if not D.is_main_process():
         return 0
+    metrics = [METRICS.get(m) for m in config.metrics]
+    columns = [metric_cells(records, m) for m in metrics]
     rows = [
         [
             r["model"],
             r["n_images"],
             r["n_failed"],
-            _fmt(r["psnr"]),
-            _fmt(r["psnr_mu"]),
+            *(column[i] for column in columns),
             r["weights"] or "-",
             "cached" if r["cached"] else "measured",
         ]
-        for r in records
+        for i, r in enumerate(records)
     ]
     mode = "16-bit round trip" if args.roundtrip16 else "in memory"
     print(f"data {args.data} ({records[0]['ids']} images), scored {mode}, device {records[0]['device']}")
-    print(
-        format_table(
-            ["model", "images", "failed", "PSNR", "PSNR-mu", "weights", "result"], rows, align="lrrrrll"
-        )
-    )
+    headers = ["model", "images", "failed", *(m.header for m in metrics), "weights", "result"]
+    print(format_table(headers, rows, align="lrr" + "r" * len(metrics) + "ll"))
+    print(directions_note(metrics, marked=len(records) > 1))
     if args.json:
         write_json(args.json, records)
     if args.csv:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["model", "id", "psnr", "psnr_mu", "finite"])
+        writer.writerow(["model", "id", *config.metrics, "finite"])
         for r in records:
             for im in r["per_image"]:
-                writer.writerow([r["model"], im["id"], im["psnr"], im["psnr_mu"], im["finite"]])
+                writer.writerow([r["model"], im["id"], *(im.get(m) for m in config.metrics), im["finite"]])
         atomic_write_text(args.csv, buf.getvalue())
     return 1 if any(r["n_failed"] for r in records) else 0

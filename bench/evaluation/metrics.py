@@ -14,17 +14,22 @@ so that results do not depend on the input dtype (the organizers' float32 code a
 Official scoring reads predictions back from a 16-bit PNG written with ``ratio = 65535 / max(pred)``
 (:func:`write_hdr_png`, :func:`read_hdr_png`); :func:`roundtrip16` applies that same quantisation in
 memory, so an evaluation can score "as the leaderboard did" without touching the disk.
+
+Both metrics are entries of :data:`bench.evaluation.registry.METRICS` (the default ones);
+:func:`score`, :func:`score_image` and :func:`summarize` go through the registry, so a metric
+registered by a plugin is scored, recorded and averaged the same way.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from bench.data.hdrio import GAMMA, NonFiniteError, UnscorableError, roundtrip16, to_hwc
+from bench.evaluation.registry import METRICS, register_metric, select_metrics
 
 MU = 5000.0
 PERCENTILE = 99.0
@@ -54,6 +59,12 @@ def psnr(pred: Any, gt: Any) -> float:
     return _psnr_l(*_pair(pred, gt))
 
 
+@register_metric(
+    "psnr",
+    label="PSNR",
+    default=True,
+    description="PSNR-L: gamma-encoded values, pred and gt divided by max(gt), peak 1, no clipping (NTIRE 2022)",
+)
 def _psnr_l(p: np.ndarray, g: np.ndarray) -> float:
     peak = g.max()
     if peak <= 0:
@@ -90,6 +101,15 @@ def psnr_mu(pred: Any, gt: Any) -> float:
     return _psnr_mu(*_pair(pred, gt))
 
 
+@register_metric(
+    "psnr_mu",
+    label="PSNR-mu",
+    default=True,
+    description=(
+        "PSNR of mu-law tonemapped linear values: gamma 2.24, divided by the 99th percentile of the linear gt, "
+        "tanh, mu = 5000 (NTIRE 2022)"
+    ),
+)
 def _psnr_mu(p: np.ndarray, g: np.ndarray) -> float:
     g_lin = np.maximum(g, 0.0) ** GAMMA
     p_lin = np.maximum(p, 0.0) ** GAMMA
@@ -99,43 +119,60 @@ def _psnr_mu(p: np.ndarray, g: np.ndarray) -> float:
     return _psnr_peak1(mu_tonemap(g_lin, norm), mu_tonemap(p_lin, norm))
 
 
-def score(pred: Any, gt: Any) -> dict[str, float]:
-    """Both metrics of one image: ``{"psnr": dB, "psnr_mu": dB}``. Raises :class:`NonFiniteError`."""
-    p, g = _pair(pred, gt)  # convert and check once for both metrics
-    return {"psnr": _psnr_l(p, g), "psnr_mu": _psnr_mu(p, g)}
+def score(pred: Any, gt: Any, metrics: Sequence[str] | str | None = None) -> dict[str, float]:
+    """The metrics of one image, ``{name: value}`` (default: ``{"psnr": dB, "psnr_mu": dB}``).
+
+    ``metrics`` names registered metrics (default: the default ones). Raises :class:`NonFiniteError`
+    for a non-finite input and :class:`UnscorableError` when a metric is undefined (or NaN) here.
+    """
+    p, g = _pair(pred, gt)  # convert and check once for every metric
+    out: dict[str, float] = {}
+    for name in select_metrics(metrics):
+        value = float(METRICS.get(name).fn(p, g))
+        if math.isnan(value):
+            raise UnscorableError(f"metric {name} is undefined for this image (NaN)")
+        out[name] = value
+    return out
 
 
-def score_image(pred: Any, gt: Any, roundtrip: bool = False, image_id: str | None = None) -> dict[str, Any]:
-    """One evaluation record: ``id``, ``psnr``, ``psnr_mu``, ``scoring`` (``"roundtrip16"`` or ``"in-memory"``).
+def score_image(
+    pred: Any,
+    gt: Any,
+    roundtrip: bool = False,
+    image_id: str | None = None,
+    metrics: Sequence[str] | str | None = None,
+) -> dict[str, Any]:
+    """One evaluation record: ``id``, one key per metric (``psnr``, ``psnr_mu``), ``scoring``.
 
-    ``roundtrip=True`` scores the prediction after the 16-bit PNG quantisation of the official
-    scoring (the leaderboard's numbers). A non-finite prediction gives a record with ``error``
-    instead of scores, which :func:`summarize` counts and leaves out of the mean; so does a ground
-    truth for which the metrics are undefined (all black).
+    ``scoring`` is ``"roundtrip16"`` or ``"in-memory"``; ``roundtrip=True`` scores the prediction
+    after the 16-bit PNG quantisation of the official scoring (the leaderboard's numbers). A
+    non-finite prediction gives a record with ``error`` instead of scores, which :func:`summarize`
+    counts and leaves out of the aggregate; so does a ground truth for which a metric is undefined
+    (all black).
     """
     record: dict[str, Any] = {"id": image_id, "scoring": "roundtrip16" if roundtrip else "in-memory"}
     try:
-        record.update(score(roundtrip16(pred) if roundtrip else pred, gt))
+        record.update(score(roundtrip16(pred) if roundtrip else pred, gt, metrics))
     except UnscorableError as exc:
         record["error"] = str(exc)
     return record
 
 
-def summarize(records: Iterable[dict]) -> dict[str, Any]:
-    """Mean of per-image scores, excluding images that could not be scored.
+def summarize(records: Iterable[dict], metrics: Sequence[str] | str | None = None) -> dict[str, Any]:
+    """Each metric's aggregate of per-image scores (the mean for PSNR), excluding images that failed.
 
-    ``records`` are dicts with ``psnr`` and ``psnr_mu`` or with ``error`` (e.g. a
-    :class:`NonFiniteError` message). The data set's score is the mean of per-image dB values, as
-    the organizers compute it; failed images are counted, never averaged as NaN, and with no image
-    scored the means are None. An image whose score is ``inf`` (a perfect match) makes the mean
-    ``inf``, which is the honest answer.
+    ``records`` are dicts with one key per metric or with ``error`` (e.g. a :class:`NonFiniteError`
+    message). The data set's score is the mean of per-image dB values, as the organizers compute it;
+    failed images are counted, never averaged as NaN, and with no image scored the scores are None.
+    An image whose score is ``inf`` (a perfect match) makes the mean ``inf``, which is the honest
+    answer.
     """
     records = list(records)
     ok = [r for r in records if not r.get("error")]
     failed = [r for r in records if r.get("error")]
     out: dict[str, Any] = {"n_images": len(records), "n_scored": len(ok), "n_failed": len(failed)}
-    for key in ("psnr", "psnr_mu"):
-        out[key] = float(np.mean([r[key] for r in ok])) if ok else None
+    for name in select_metrics(metrics):
+        out[name] = METRICS.get(name).aggregate([r[name] for r in ok])
     out["failed_ids"] = [r.get("id") for r in failed]
     scorings = sorted({r["scoring"] for r in records if r.get("scoring")})
     if scorings:

@@ -11,6 +11,7 @@ by ``(name, factory)`` from :func:`bench.spec.variants.load_variant`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from bench.core import NTIRE_SIZE, format_size, resolve_device
+from bench.evaluation.config import EvalConfig
 from bench.results import ResultsStore, cached
 from bench.spec.model import ModelSpec
 from bench.spec.weights import WeightsRef
@@ -183,7 +185,8 @@ def evaluate(
     name: str,
     factory: Factory | None = None,
     *,
-    data: str | Path,
+    config: EvalConfig | None = None,
+    data: str | Path | None = None,
     weights: str | None = None,
     ids: list[str] | None = None,
     device: str = "cpu",
@@ -194,62 +197,52 @@ def evaluate(
     save_predictions: str | Path | None = None,
     workers: int = 0,
     distributed: bool = False,
+    metrics: list[str] | tuple[str, ...] | str | None = None,
     layout: str | None = None,
 ) -> tuple[dict, bool]:
-    """PSNR / PSNR-µ on ``data`` (``bench.evaluation.evaluate``); ``(record, from_cache)``.
+    """The eval record on ``data`` (``bench.evaluation.evaluate``); ``(record, from_cache)``.
 
-    ``weights`` defaults to the registered model's shipped file. A model with parameters and no
-    weights is refused by ``bench.evaluation.evaluate`` (random weights are never scored). The key holds the
-    data set's fingerprint and the weights file's digest, so new data or retrained weights are
-    measured anew. ``save_predictions`` always evaluates (the files must be written). Under
-    torchrun (``distributed``) every rank reads the store and only rank 0 writes.
+    The options are those of :class:`bench.evaluation.EvalConfig`, given as keywords (as here) or
+    as ``config=`` (then only ``weights`` and ``force`` may be added). ``weights`` defaults to the
+    registered model's shipped file. A model with parameters and no weights is refused by
+    ``bench.evaluation.evaluate`` (random weights are never scored). The key is
+    :meth:`EvalConfig.cache_settings`: the data set's fingerprint and the weights file's digest
+    among the rest, so new data or retrained weights are measured anew. ``save_predictions``
+    always evaluates (the files must be written). Under torchrun (``distributed``) every rank reads
+    the store and only rank 0 writes.
     """
     from bench.core import distributed as D
-    from bench.data import dataset_fingerprint
     from bench.evaluation import evaluate as ev
     from models.registry import is_model
 
-    wref = weights_ref(weights) if weights else WeightsRef.default_for(name)
-    weights = None if wref is None else str(wref.path)  # the loader reads exactly the file the key hashes
-    settings = {
-        "data": str(Path(data).resolve()),
-        "data_fingerprint": dataset_fingerprint(data, ids, layout),
-        "ids": ids,
-        "weights": wref.digest if wref else None,
-        "device": _device_type(device),
-        "roundtrip16": roundtrip16,
-        "tile": tile,
-        "overlap": overlap,
-    }
+    if config is None:
+        if data is None:
+            raise TypeError("measure.evaluate needs data= or config=")
+        config = EvalConfig(
+            data=str(data), ids=ids, device=device, roundtrip16=roundtrip16, tile=tile, overlap=overlap,
+            metrics=metrics, layout=layout, save_predictions=save_predictions, workers=workers,
+            show_progress=True, distributed=distributed,
+        )  # fmt: skip
+    if config.weights is None:
+        wref = weights_ref(weights) if weights else WeightsRef.default_for(name)
+        config = replace(config, weights=wref)
+    # The loader reads exactly the file the key hashes.
+    loaded_from = None if config.weights is None else str(config.weights.path)
 
     def compute() -> dict:
         model = _spec(name, factory).build()
-        loaded = ev.resolve_weights(model, name, weights, registered=is_model(name) and factory is None)
-        return ev.evaluate_module(
-            model,
-            data,
-            ids,
-            name=name,
-            weights=loaded,
-            device=device,
-            roundtrip16=roundtrip16,
-            tile=tile,
-            overlap=overlap,
-            save_predictions=save_predictions,
-            workers=workers,
-            distributed=distributed,
-            layout=layout,
-        )
+        loaded = ev.resolve_weights(model, name, loaded_from, registered=is_model(name) and factory is None)
+        return ev.evaluate_module(model, config=config, name=name, weights=loaded)
 
     return cached(
         store,
         "eval",
         name,
         config_hash(name, factory),
-        settings,
+        config.cache_settings(),
         compute,
-        force or save_predictions is not None,
-        write=D.is_main_process() or not distributed,
+        force or config.must_measure,
+        write=D.is_main_process() or not config.distributed,
     )
 
 
