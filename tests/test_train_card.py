@@ -52,3 +52,8 @@ def test_validation_rows_and_the_card(tmp_path):
     assert "batch 2 (paper: 32)" in text and "loss 'mu_tanh'" not in text  # only deviations are listed
     assert "| 0001 | 22.00 | 24.00 |" in text  # the per-image table
     assert f"| 2 | {float(rows[-1]['loss']):.5f} |" in text  # the logged row with a held-out score
+    # --weights resolves like every command's: a run folder means its newest checkpoint; a missing file is exit 2.
+    assert card_main([*args, "--weights", str(run)]) == 0
+    newest = run / "checkpoints" / json.loads((run / "checkpoints" / "last.json").read_text())["weights"]
+    assert f"sha256 `{hashlib.sha256(newest.read_bytes()).hexdigest()}`" in card.read_text()
+    assert card_main([*args, "--weights", str(tmp_path / "missing.safetensors")]) == 2
