@@ -65,7 +65,7 @@ def test_losses_match_their_definitions():
     both = 0.5 * get_loss("mu")(pred, gt) + 0.5 * get_loss("tanh")(pred, gt)
     assert float(get_loss("mu_tanh")(pred, gt)) == pytest.approx(float(both))
     assert float(get_loss("mu")(gt, gt)) == 0.0
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError, match="unknown loss 'l2'"):
         get_loss("l2")
 
 
@@ -85,7 +85,7 @@ def test_a_few_iterations_lower_the_loss(data, tmp_path):
     trained = create_model(MODEL)
     load_weights(trained, tmp_path / "run" / "model.safetensors", MODEL)
     after = _mean_loss(trained, data)
-    assert summary["iters"] == 25 and summary["stopped"] == "iterations"
+    assert summary.iters == 25 and summary.stopped == "iterations"
     assert after < 0.8 * before, (before, after)
     rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
     assert [int(r["iteration"]) for r in rows] == list(range(1, 26))
@@ -109,7 +109,7 @@ def test_resume_equals_uninterrupted_training(data, tmp_path):
 
 def test_time_limit_stops_cleanly_and_saves(data, tmp_path):
     summary = train(_cfg(data, tmp_path / "run", iters=1000, max_minutes=1e-6))
-    assert summary["iters"] == 1 and summary["stopped"].startswith("time limit")
+    assert summary.iters == 1 and summary.stopped.startswith("time limit")
     assert (tmp_path / "run" / "ema.safetensors").is_file()
     assert json.loads((tmp_path / "run" / "checkpoints" / "last.json").read_text())["iteration"] == 1
 
@@ -276,16 +276,16 @@ def test_mu_loss_is_the_protocols_tonemap_written_independently():
 
 
 def test_cache_gives_the_same_batches_and_refuses_what_does_not_fit(data, tmp_path, monkeypatch):
-    from bench import train as T
     from bench.data import PatchDataset
+    from bench.train import batches
 
     ds = PatchDataset(data, patch=32, stride=16)
-    cached = T._Cached(ds, torch.device("cpu"), workers=0, show=False)
+    cached = batches.PatchCache(ds, torch.device("cpu"), workers=0, show=False)
     idx = [5, 0, len(ds) - 1]
     want = torch.utils.data.default_collate([ds[i] for i in idx])
     got = cached.batch(idx)
     assert all(torch.equal(got[k], want[k]) for k in ("ldrs", "ev", "gt"))  # bit for bit, LDRs kept as uint8
-    assert T.cache_bytes(1494 * 112, 256) > 200e9  # the full NTIRE set: far beyond any GPU
-    monkeypatch.setattr(T, "free_memory", lambda device: 10_000)  # bytes
+    assert batches.cache_bytes(1494 * 112, 256) > 200e9  # the full NTIRE set: far beyond any GPU
+    monkeypatch.setattr(batches, "free_memory", lambda device: 10_000)  # bytes
     with pytest.raises(UsageError, match="--cache: the .* training patches need"):
         train(_cfg(data, tmp_path / "run", iters=1, cache=True))

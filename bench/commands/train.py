@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 
-from bench.core import write_json
+from bench.core import distributed as D
+from bench.core import parse_ids, write_json
+from bench.data import ids_from_args
 from bench.results import add_store_arguments, store_from_args
+from bench.spec.model import ModelSpec
+from bench.train.config import TrainConfig
+from bench.train.loop import train
+from bench.train.losses import LOSSES
 
 NAME = "train"
 ORDER = 60
@@ -24,7 +29,7 @@ DESCRIPTION = (
 )
 
 # Recipe options default to None here so that --resume can tell what the user changed.
-_RECIPE = {
+RECIPE_OPTIONS = {
     "iters": (int, "iterations in total (default: 10000000, as the paper writes)"),
     "batch": (int, "global batch size (default: 32)"),
     "patch": (int, "training crop size in pixels (default: 256)"),
@@ -60,13 +65,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out", required=True, metavar="RUN_DIR", help="run folder (created; must be new unless --resume)"
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    for key, (typ, help_text) in _RECIPE.items():
+    for key, (typ, help_text) in RECIPE_OPTIONS.items():
         p.add_argument(f"--{key.replace('_', '-')}", type=typ, default=None, help=help_text)
     p.add_argument(
         "--loss",
         default=None,
-        choices=["mu_tanh", "mu", "tanh", "l1"],
-        help="mu_tanh = 0.5 mu-law L1 (99th-percentile tanh normalisation) + 0.5 tanh L1 (default)",
+        choices=LOSSES.names(),
+        help="training loss (default: mu_tanh = 0.5 mu-law L1 with 99th-percentile tanh normalisation + "
+        "0.5 tanh L1; plugins add more with bench.train.losses.register_loss)",
     )
     p.add_argument(
         "--flips", action="store_true", default=None, help="random horizontal/vertical flips (default: off)"
@@ -97,19 +103,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_store_arguments(p)  # --force is accepted for symmetry: training always runs
 
 
-def config_from_args(args: argparse.Namespace) -> tuple[object, set[str]]:
+def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, set[str]]:
     """A TrainConfig from the parsed options, and the set of options given explicitly."""
-    from bench.core import parse_ids
-    from bench.data import ids_from_args
-    from bench.train import TrainConfig
-
     given = {"model", "data", "out"}
     values: dict = {"model": args.model, "data": args.data, "out": args.out}
     ids = ids_from_args(args.ids, args.split)
     if ids is not None:
         values["ids"] = ids
         given.add("ids")
-    keys = [*_RECIPE, "loss", "flips", "amp", "deterministic", "cache", "device", "val_data"]
+    keys = [*RECIPE_OPTIONS, "loss", "flips", "amp", "deterministic", "cache", "device", "val_data"]
     for key in keys:
         value = getattr(args, key)
         if value is not None:
@@ -127,11 +129,7 @@ def _print_row(row: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.core import distributed as D
-    from bench.train import TrainConfig, train
-
     cfg, given = config_from_args(args)
-    assert isinstance(cfg, TrainConfig)
     # Without a progress bar (EAPBENCH_NO_PROGRESS, batch jobs), print each log row as one line instead.
     quiet = bool(os.environ.get("EAPBENCH_NO_PROGRESS"))
     on_log = _print_row if quiet and D.is_main_process() else None
@@ -140,26 +138,22 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = train(cfg, resume=args.resume, given=given, on_log=on_log)
         if D.is_main_process():
-            print(
-                f"{summary['model']}: {summary['iters']} iterations ({summary['stopped']}), final loss "
-                f"{summary['final_loss']:.5f}, {summary['seconds']:.1f} s on {summary['device']} x{summary['world_size']}; "
-                f"EMA weights: {summary['weights']}"
-            )
-            if summary["ema_updates"] == 0:
+            print(summary.describe())
+            if summary.ema_updates == 0:
                 print(
-                    f"note: the EMA was never updated (--ema-every {summary['ema_every']} > {summary['iters']} "
+                    f"note: the EMA was never updated (--ema-every {summary.ema_every} > {summary.iters} "
                     "iterations): "
                     "ema.safetensors holds the initial weights; evaluate model.safetensors or lower --ema-every"
                 )
             if args.json:
-                write_json(args.json, summary)
+                write_json(args.json, summary.to_json())
         if store is not None:  # one transaction: an interruption here leaves the database as it was
             result_id = store.add(
                 "train",
-                summary,
-                model=summary["model"],
-                config_hash=_config_hash(cfg.model),
-                settings=dataclasses.asdict(cfg),
+                summary.to_json(),
+                model=summary.model,
+                config_hash=ModelSpec.parse(cfg.model).config_hash(),
+                settings=cfg.to_json(),
             )
             print(f"train summary stored in {store.path} (result {result_id})")
     finally:
@@ -167,12 +161,3 @@ def run(args: argparse.Namespace) -> int:
             store.close()
         D.teardown()
     return 0
-
-
-def _config_hash(spec: str) -> str:
-    from bench.jobs.measure import config_hash
-    from bench.spec.variants import load_variant
-    from models.registry import is_model
-
-    name, factory = load_variant(spec)
-    return config_hash(name, None if is_model(name) else factory)

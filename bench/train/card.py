@@ -14,10 +14,12 @@ import argparse
 import csv
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from bench.core import atomic_write_bytes, atomic_write_text
+from bench.core import UsageError, atomic_write_bytes, atomic_write_text
+from bench.spec.weights import WeightsRef
 
 # The paper's recipe (protocol section 5), to list where a run deviates from it.
 PAPER_RECIPE = {
@@ -111,7 +113,8 @@ def model_card(
     rows = _read_log(run)
     train_m, val_m = _manifest(train_data), _manifest(val_data)
     name = summary["model"]
-    weights = Path(weights_file) if weights_file else run / "ema.safetensors"
+    # A given file, checkpoint sidecar or run folder resolves as for every command (a missing one is an error).
+    weights = WeightsRef.resolve(weights_file).path if weights_file else run / "ema.safetensors"
     sha = hashlib.sha256(weights.read_bytes()).hexdigest() if weights.is_file() else None
 
     by_model = {e["model"]: e for e in evals}
@@ -243,7 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval", action="append", default=[], help="eval JSON (a record or a list); repeatable")
     p.add_argument("--train-data")
     p.add_argument("--val-data")
-    p.add_argument("--weights")
+    p.add_argument(
+        "--weights",
+        help="the weights the card describes: a file, a checkpoint or a run folder (default: RUN/ema.safetensors)",
+    )
     p.add_argument("--out", required=True)
     p.add_argument(
         "--plot", help="also write the learning curve PNG here (linked from the card by file name)"
@@ -258,7 +264,11 @@ def main(argv: list[str] | None = None) -> int:
         run = Path(args.run)
         if plot_curve(_read_log(run), args.plot, f"{_read_json(run / 'summary.json')['model']} training"):
             plot_name = Path(args.plot).name
-    text = model_card(args.run, evals, args.train_data, args.val_data, args.weights, plot_name)
+    try:
+        text = model_card(args.run, evals, args.train_data, args.val_data, args.weights, plot_name)
+    except UsageError as exc:
+        print(f"model card: error: {exc}", file=sys.stderr)
+        return 2
     atomic_write_text(args.out, text)
     print(f"model card: {args.out}")
     return 0
