@@ -528,7 +528,7 @@ def test_time_command_skips_huge_models_on_cpu(tiny_model, monkeypatch, capsys):
 
 
 def test_time_command_roofline_from_calibration(tiny_model, monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(roofline, "CALIBRATION_DIR", tmp_path)
+    monkeypatch.setattr(roofline.calibration, "CALIBRATION_DIR", tmp_path)
     monkeypatch.setattr(
         timing,
         "model_profile",
