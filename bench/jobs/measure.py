@@ -119,6 +119,8 @@ def time(
     from bench.roofline import roofline_fields
 
     if config is None:
+        if "size" not in options:  # no silent 1920x1080 default: the caller's plan decides the size
+            raise TypeError("measure.time() needs size= (or config=)")
         config = timing.TimeConfig(**{**TIME_DEFAULTS, **options})
     elif options:
         config = config.replace(**options)
