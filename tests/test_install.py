@@ -175,7 +175,7 @@ def test_shipped_data_is_inside_the_package():
 def test_user_calibration_wins_and_shipped_one_is_the_fallback(tmp_path, monkeypatch):
     shipped_file = next(paths.SHIPPED_CALIBRATION_DIR.glob("*.json"))
     shipped = json.loads(shipped_file.read_text())
-    monkeypatch.setattr(roofline, "CALIBRATION_DIR", tmp_path)
+    monkeypatch.setattr(roofline.calibration, "CALIBRATION_DIR", tmp_path)
     assert roofline.load_calibration(shipped["device_name"]) == shipped
     mine = shipped | {"bandwidth_Bps": shipped["bandwidth_Bps"] * 2}
     assert roofline.save_calibration(mine).parent == tmp_path

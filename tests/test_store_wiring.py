@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -144,9 +145,12 @@ def test_command_changed_settings_are_measured_again(tmp_path, monkeypatch):
     assert len(calls) == 3 and len(_rows(tmp_path / "r.sqlite", "time")) == 3
 
 
-def test_failed_results_are_never_reused(tmp_path, monkeypatch, capsys):
+def test_failed_results_are_never_reused(tmp_path, monkeypatch, capsys, request):
     # A backend whose output is wrong: numerics-failed, so it is neither stored nor reused.
-    monkeypatch.setitem(timing.BACKENDS, "compile", lambda m, x, o: lambda ldrs, ev: -m(ldrs, ev) - 1)
+    real = timing.BACKENDS.get("compile")
+    wrong = dataclasses.replace(real, prepare=lambda m, x, o: lambda ldrs, ev: -m(ldrs, ev) - 1)
+    timing.BACKENDS.add("compile", wrong, replace=True)
+    request.addfinalizer(lambda: timing.BACKENDS.add("compile", real, replace=True))
     calls = _count_calls(monkeypatch, timing, "time_model")
     db = tmp_path / "r.sqlite"
     argv = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import statistics
+import types
 
 import numpy as np
 import pytest
@@ -60,6 +61,23 @@ class FakeTimer:
         value = self.seconds[self.calls % len(self.seconds)]
         self.calls += 1
         return value
+
+
+@pytest.fixture
+def use_backend():
+    """Register ``prepare`` as backend ``name`` for one test (replacing a built-in), restored afterwards."""
+    saved = []
+
+    def use(name, prepare, **options):
+        saved.append((name, timing.BACKENDS.get(name) if name in timing.BACKENDS else None))
+        timing.BACKENDS.add(name, timing.TimingBackend(name, prepare, **options), replace=True)
+
+    yield use
+    for name, old in reversed(saved):
+        if old is None:
+            timing.BACKENDS.remove(name)
+        else:
+            timing.BACKENDS.add(name, old, replace=True)
 
 
 def run_cli(argv, capsys):
@@ -207,19 +225,19 @@ def test_lower_precision_is_checked_against_fp32(tiny_model):
     assert 0 < rec["rel_l2_error"] <= timing.REL_L2_BOUNDS["bf16"]
 
 
-def test_numerics_check_catches_a_wrong_backend(tiny_model, monkeypatch):
+def test_numerics_check_catches_a_wrong_backend(tiny_model, use_backend):
     def broken(model, example, options):
         return lambda ldrs, ev: model(ldrs, ev) * 1.05  # 5% off: fast maybe, but wrong
 
-    monkeypatch.setitem(timing.BACKENDS, "broken", broken)
+    use_backend("broken", broken)
     rec = timing.time_model(tiny_model, size=(32, 24), backend="broken", warmup=0, repeat=2, memory=False)
     assert rec["status"] == "numerics-failed"
     assert rec["rel_l2_error"] == pytest.approx(0.05, rel=1e-3)
     assert any("exceeds the bound" in w for w in rec["warnings"])
 
 
-def test_non_finite_output_fails_numerics(tiny_model, monkeypatch):
-    monkeypatch.setitem(timing.BACKENDS, "nan", lambda m, x, o: lambda ldrs, ev: m(ldrs, ev) * float("nan"))
+def test_non_finite_output_fails_numerics(tiny_model, use_backend):
+    use_backend("nan", lambda m, x, o: lambda ldrs, ev: m(ldrs, ev) * float("nan"))
     rec = timing.time_model(tiny_model, size=(16, 16), backend="nan", warmup=0, repeat=1, memory=False)
     assert rec["status"] == "numerics-failed"
 
@@ -258,7 +276,8 @@ def test_compile_with_cuda_graphs_uses_reduce_overhead():
     torch_compile = torch.compile
     try:
         torch.compile = lambda model, mode=None, dynamic=None: seen.setdefault("mode", mode)
-        timing.prepare_compile(nn.Identity(), (), {"cuda_graphs": True, "compile_mode": None})
+        options = types.SimpleNamespace(cuda_graphs=True, compile_mode=None)
+        timing.prepare_compile(nn.Identity(), (), options)
     finally:
         torch.compile = torch_compile
     assert seen["mode"] == "reduce-overhead"
@@ -267,14 +286,20 @@ def test_compile_with_cuda_graphs_uses_reduce_overhead():
 def test_option_checks_are_usage_errors(monkeypatch):
     cpu = torch.device("cpu")
     with pytest.raises(UsageError, match="--cuda-graphs needs --device cuda"):
-        timing.check_options(cpu, "eager", "fp32", cuda_graphs=True)
+        timing.TimeConfig(device="cpu", cuda_graphs=True)
+    with pytest.raises(UsageError, match="--backend tensorrt needs --device cuda"):
+        timing.TimeConfig(device="cpu", backend="tensorrt", precision="fp16")
     with pytest.raises(UsageError, match="tensorrt"):
-        timing.check_options(cpu, "tensorrt", "fp16", cuda_graphs=False)
+        timing.check_backend("tensorrt", cpu)
     monkeypatch.setitem(__import__("sys").modules, "torch_tensorrt", None)  # makes the import fail
     with pytest.raises(UsageError, match=r"pip install 'eapbench\[tensorrt\]'"):
         timing.tensorrt_module()
     with pytest.raises(UsageError):
         timing.time_model(nn.Identity(), size=(16, 16), pad_from=(32, 16))
+    with pytest.raises(UsageError, match="precision 'fp64'"):
+        timing.TimeConfig(precision="fp64")
+    with pytest.raises(UsageError, match="unknown timing backend 'eagre'.*did you mean eager"):
+        timing.TimeConfig(backend="eagre")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
@@ -286,9 +311,7 @@ def test_resolve_device_without_cuda():
 
 
 def test_cpu_peak_memory_in_child_process():
-    peak, note = timing.cpu_peak_memory(
-        "eapnet-lightweight", None, (64, 48), (64, 48), 1, None, "fp32", False, 1
-    )
+    peak, note = timing.cpu_peak_memory("eapnet-lightweight", timing.TimeConfig(size=(64, 48), threads=1))
     assert note is None
     # One forward at 64x48 allocates at least its input and a few 32-channel feature maps.
     assert peak > 64 * 48 * 32 * 4
@@ -420,8 +443,8 @@ def test_time_command_real_model_tiny_size(tmp_path, capsys):
     assert rec["peak_memory_bytes"] is not None and rec["peak_memory_bytes"] > 0
 
 
-def test_time_command_wrong_backend_exits_1(tiny_model, monkeypatch, tmp_path, capsys):
-    monkeypatch.setitem(timing.BACKENDS, "compile", lambda m, x, o: lambda ldrs, ev: -m(ldrs, ev))
+def test_time_command_wrong_backend_exits_1(tiny_model, use_backend, tmp_path, capsys):
+    use_backend("compile", lambda m, x, o: lambda ldrs, ev: -m(ldrs, ev))
     out = tmp_path / "t.json"
     rc, stdout, _ = run_cli(
         [
@@ -447,11 +470,11 @@ def test_time_command_wrong_backend_exits_1(tiny_model, monkeypatch, tmp_path, c
     assert "numerics-failed" in stdout
 
 
-def test_time_command_records_a_failing_model(tiny_model, monkeypatch, tmp_path, capsys):
+def test_time_command_records_a_failing_model(tiny_model, use_backend, tmp_path, capsys):
     def crash(model, example, options):
         raise RuntimeError("kernel not supported\nlong traceback")
 
-    monkeypatch.setitem(timing.BACKENDS, "compile", crash)
+    use_backend("compile", crash)
     out = tmp_path / "t.json"
     rc, _, _ = run_cli(
         [
@@ -505,7 +528,7 @@ def test_time_command_skips_huge_models_on_cpu(tiny_model, monkeypatch, capsys):
 
 
 def test_time_command_roofline_from_calibration(tiny_model, monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(roofline, "CALIBRATION_DIR", tmp_path)
+    monkeypatch.setattr(roofline.calibration, "CALIBRATION_DIR", tmp_path)
     monkeypatch.setattr(
         timing,
         "model_profile",
@@ -650,8 +673,6 @@ def test_resolve_device_with_cuda(monkeypatch):
 
 
 def test_tensorrt_backend_compiles_at_the_requested_precision(monkeypatch):
-    import types
-
     seen = {}
 
     def compile(model, **kwargs):
@@ -659,21 +680,22 @@ def test_tensorrt_backend_compiles_at_the_requested_precision(monkeypatch):
         return model
 
     monkeypatch.setitem(__import__("sys").modules, "torch_tensorrt", types.SimpleNamespace(compile=compile))
-    timing.check_options(torch.device("cuda", 0), "tensorrt", "fp16", cuda_graphs=False)  # imports: no error
+    trt = timing.check_backend("tensorrt", torch.device("cuda", 0))  # imports: no error
+    assert trt.available() is None and trt.device_kinds == ("cuda",)
     example = (torch.zeros(1, 3, 3, 8, 8, dtype=torch.float16), torch.zeros(1, 3, dtype=torch.float16))
     net = nn.Identity()
-    assert timing.BACKENDS["tensorrt"](net, example, {"precision": "fp16"}) is net
+    assert trt.prepare(net, example, types.SimpleNamespace(precision="fp16")) is net
     assert seen["enabled_precisions"] == {torch.float16} and seen["inputs"] == list(example)
 
 
-def test_compile_time_includes_backend_preparation(tiny_model, monkeypatch):
+def test_compile_time_includes_backend_preparation(tiny_model, use_backend):
     import time
 
     def slow_to_prepare(model, example, options):  # like torch-tensorrt: compiles ahead of the first call
         time.sleep(0.05)
         return model
 
-    monkeypatch.setitem(timing.BACKENDS, "aot", slow_to_prepare)
+    use_backend("aot", slow_to_prepare)
     rec = timing.time_model(tiny_model, size=(16, 16), backend="aot", warmup=0, repeat=1, memory=False)
     assert rec["compile_s"] >= 0.05 and rec["status"] == "ok"
 

@@ -6,20 +6,13 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from bench.core import (
-    NTIRE_SIZE,
-    PADDED_SIZE,
-    UsageError,
-    format_size,
-    parse_size,
-    write_json,
-)
+from bench.core import UsageError, format_size, write_json
 from bench.core.tables import format_table
 from bench.results import ResultsStore, add_store_arguments, store_from_args
 from bench.spec.names import resolve_model_names
 
 if TYPE_CHECKING:
-    import torch
+    from bench.timing import TimeConfig
 
 NAME = "time"
 ORDER = 40
@@ -34,89 +27,21 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from bench.timing import add_config_arguments
+
     p.add_argument(
         "--models",
         required=True,
         metavar="PATTERN",
         help="names or wildcards, comma-separated (e.g. 'eapnet-*,ahdr')",
     )
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
-    p.add_argument(
-        "--backend", default="eager", choices=["eager", "compile", "tensorrt"], help="default: eager"
-    )
-    p.add_argument(
-        "--precision",
-        default="fp32",
-        choices=["fp32", "fp16", "bf16"],
-        help="model and input dtype (default: fp32); TensorRT is usually run with fp16",
-    )
-    p.add_argument("--channels-last", action="store_true", help="NHWC memory format for the model")
-    p.add_argument(
-        "--cuda-graphs",
-        action="store_true",
-        help="replay the forward as a CUDA graph (with --backend compile: mode reduce-overhead)",
-    )
-    p.add_argument(
-        "--compile-mode",
-        default=None,
-        metavar="MODE",
-        help="torch.compile mode, e.g. max-autotune (default: torch's default)",
-    )
-    p.add_argument(
-        "--size",
-        default=format_size(*PADDED_SIZE),
-        metavar="WxH",
-        help="timed input size (default: 1920x1080)",
-    )
-    p.add_argument(
-        "--pad-from",
-        default="auto",
-        metavar="WxH|none",
-        help="make the input at this size and replicate-pad it to --size, output cropped back "
-        "(default: 1900x1060 when --size is 1920x1080, else none)",
-    )
-    p.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed forwards first (default: 10)")
-    p.add_argument("--repeat", type=int, default=100, help="timed forwards (default: 100)")
-    p.add_argument(
-        "--threads", type=int, default=None, help="CPU threads (default: torch's choice; always recorded)"
-    )
-    p.add_argument(
-        "--weights", default=None, metavar="PATH", help="safetensors weights (timing does not depend on them)"
-    )
-    p.add_argument(
-        "--scene",
-        default=None,
-        metavar="PATH",
-        help="input scene: an .hdr/.exr radiance map or an NTIRE prefix DIR/0000 (default: a synthetic HDR scene)",
-    )
-    p.add_argument(
-        "--max-rel-error",
-        type=float,
-        default=None,
-        help="numerics bound on the relative L2 error (default: 5e-3 fp32, 2e-2 fp16, 5e-2 bf16)",
-    )
-    p.add_argument(
-        "--no-memory", action="store_true", help="skip the peak-memory measurement (CPU: a child process)"
-    )
+    add_config_arguments(p)  # one option per TimeConfig field (--device ... --no-memory)
     p.add_argument(
         "--no-roofline", action="store_true", help="skip the complexity profile and roofline floor"
     )
     p.add_argument("--all", action="store_true", help="on the CPU, also time models above 1 TMAcc")
     p.add_argument("--json", metavar="PATH", help="write the records as JSON (rewritten after each model)")
     add_store_arguments(p)
-
-
-def resolve_pad_from(text: str, size: tuple[int, int]) -> tuple[int, int] | None:
-    text = str(text).strip().lower()
-    if text == "none":
-        return None
-    if text == "auto":
-        return NTIRE_SIZE if size == PADDED_SIZE else None
-    pad = parse_size(text)
-    if pad[0] > size[0] or pad[1] > size[1]:
-        raise UsageError(f"--pad-from {text} is larger than --size {format_size(*size)}")
-    return pad
 
 
 def _ms(x) -> str:
@@ -163,45 +88,30 @@ def result_table(records: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench import timing
     from bench.core import check_output_file
+    from bench.timing import TimeConfig
 
     names = resolve_model_names(args.models)
-    size = parse_size(args.size)
-    pad_from = resolve_pad_from(args.pad_from, size)
-    dev = timing.resolve_device(args.device)
-    timing.check_options(dev, args.backend, args.precision, args.cuda_graphs)
-    timing.check_counts(args.batch, args.warmup, args.repeat, args.threads, args.max_rel_error)
     if args.weights and len(names) > 1:
         raise UsageError(f"--weights belongs to one model, but --models {args.models!r} names {len(names)}")
+    config = TimeConfig.from_args(args)  # every option checked here, each bad one in one line
     check_output_file(args.json, "--json")
     store = store_from_args(args)  # after the option checks (bad options create no file), before any timing
     try:
-        return _time_all(args, store, names, size, pad_from, dev)
+        return _time_all(args, store, names, config)
     finally:
         if store is not None:
             store.close()
 
 
 def _time_all(
-    args: argparse.Namespace,
-    store: ResultsStore | None,
-    names: list[str],
-    size: tuple[int, int],
-    pad_from: tuple[int, int] | None,
-    dev: torch.device,
+    args: argparse.Namespace, store: ResultsStore | None, names: list[str], config: TimeConfig
 ) -> int:
     from bench import timing
     from bench.jobs import measure
 
-    config = {
-        "device": dev.type,
-        "backend": args.backend,
-        "precision": args.precision,
-        "width": size[0],
-        "height": size[1],
-        "batch": args.batch,
-    }
+    dev = config.torch_device
+    size, pad_from = config.size, config.pad_from
     records: list[dict] = []
 
     def save() -> None:  # after every model, so that an interrupted run keeps what it finished
@@ -211,7 +121,7 @@ def _time_all(
     for name in names:
         profile = None
         if not args.no_roofline or (dev.type == "cpu" and not args.all):
-            profile = timing.model_profile(name, *size, batch=args.batch)
+            profile = timing.model_profile(name, *size, batch=config.batch)
             if profile is None:
                 print(
                     f"note: {name}: cannot be profiled on meta tensors: no roofline floor"
@@ -233,32 +143,13 @@ def _time_all(
         try:
             # A stored result with the same model, architecture and settings is reused (not a failed one).
             rec, hit = measure.time(
-                store,
-                name,
-                device=args.device,
-                backend=args.backend,
-                precision=args.precision,
-                size=size,
-                pad_from=pad_from,
-                batch=args.batch,
-                warmup=args.warmup,
-                repeat=args.repeat,
-                threads=args.threads,
-                channels_last=args.channels_last,
-                cuda_graphs=args.cuda_graphs,
-                weights=args.weights,
-                scene=args.scene,
-                memory=not args.no_memory,
-                max_rel_error=args.max_rel_error,
-                compile_mode=args.compile_mode,
-                profile=None if args.no_roofline else profile,
-                force=args.force,
+                store, name, config=config, profile=None if args.no_roofline else profile, force=args.force
             )
             rec = {**rec, "cached": hit}
         except UsageError:
             raise
         except Exception as exc:  # one failing model/backend must not lose the others' results
-            rec = {**timing.failed_record(name, exc, **config), "cached": False}
+            rec = {**timing.failed_record(name, exc, **config.describe()), "cached": False}
         for w in rec.get("warnings", []):
             print(f"warning: {name}: {w}", file=sys.stderr)
         records.append(rec)
@@ -272,7 +163,7 @@ def _time_all(
         f"{r0.get('device_name', dev.type)} | torch {r0.get('torch_version')} CUDA {r0.get('cuda_version')} "
         f"cuDNN {r0.get('cudnn_version')} | {format_size(*size)}"
         + (f" padded from {format_size(*pad_from)}" if pad_from else "")
-        + f" | batch {args.batch} | threads {r0.get('threads')} | {args.warmup} warm-up + {args.repeat} runs"
+        + f" | batch {config.batch} | threads {r0.get('threads')} | {config.warmup} warm-up + {config.repeat} runs"
     )
     print(result_table(records))
     return 0 if all(r.get("status") == "ok" for r in records) else 1

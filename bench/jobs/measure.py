@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -23,6 +23,9 @@ from bench.evaluation.config import EvalConfig
 from bench.results import ResultsStore, cached
 from bench.spec.model import ModelSpec
 from bench.spec.weights import WeightsRef
+
+if TYPE_CHECKING:
+    from bench.timing import TimeConfig
 
 Factory = Callable[[], nn.Module]
 
@@ -90,85 +93,59 @@ def profile(
     return cached(store, "profile", name, config_hash(name, factory), settings, compute, force)
 
 
+# measure.time's defaults where they differ from TimeConfig's: the main job and compare time many
+# models, so a few runs and no child process for CPU memory.
+TIME_DEFAULTS: dict[str, Any] = {"warmup": 1, "repeat": 3, "memory": False}
+
+
 def time(
     store: ResultsStore | None,
     name: str,
     factory: Factory | None = None,
+    config: TimeConfig | None = None,
     *,
-    device: str = "cpu",
-    size: tuple[int, int],
-    pad_from: tuple[int, int] | None = None,
-    warmup: int = 1,
-    repeat: int = 3,
-    threads: int | None = None,
-    memory: bool = False,
     force: bool = False,
-    backend: str = "eager",
-    precision: str = "fp32",
-    batch: int = 1,
-    channels_last: bool = False,
-    cuda_graphs: bool = False,
-    compile_mode: str | None = None,
-    weights: str | None = None,
-    scene: str | None = None,
-    max_rel_error: float | None = None,
     profile: dict | None = None,
+    **options: Any,
 ) -> tuple[dict, bool]:
-    """One timing (``bench.timing.time_model``, same options); ``(record, from_cache)``.
+    """One timing (``bench.timing.time_model``); ``(record, from_cache)``.
 
-    The key holds the device's name and the torch version besides the sizes, repeat counts and
-    every backend option: a time measured on another machine or another torch is not reused.
-    ``profile`` (a complexity record at ``size``) adds the roofline fields; on a cache hit they are
-    derived again from it (cheap), so the latest calibration is used.
+    ``config`` is a :class:`bench.timing.TimeConfig`; without it one is built from ``options``
+    (its field names: ``device=``, ``size=``, ``warmup=``, ...; :data:`TIME_DEFAULTS` first);
+    with both, ``options`` change it. The key is :meth:`TimeConfig.cache_settings`: every option,
+    the device's name and the torch version, so a time measured on another machine or another
+    torch is not reused. ``profile`` (a complexity record at the timed size) adds the roofline
+    fields; on a cache hit they are derived again from it (cheap), so the latest calibration is used.
     """
     from bench import timing
     from bench.roofline import roofline_fields
 
-    dev = resolve_device(device)
-    wref = weights_ref(weights)
-    weights = None if wref is None else str(wref.path)
-    threads = threads or (torch.get_num_threads() if dev.type == "cpu" else None)
-    tf32 = bool(dev.type == "cuda" and torch.backends.cudnn.allow_tf32)
-    settings = {
-        "device": timing.device_name(dev), "backend": backend, "precision": precision, "size": format_size(*size),
-        "pad_from": format_size(*pad_from) if pad_from else None, "batch": batch, "warmup": warmup,
-        "repeat": repeat, "threads": threads, "channels_last": channels_last, "cuda_graphs": cuda_graphs,
-        "compile_mode": compile_mode, "tf32": tf32, "memory": memory, "weights": wref.digest if wref else None,
-        "scene": str(Path(scene).resolve()) if scene else None, "max_rel_error": max_rel_error,
-        "torch": torch.__version__,
-    }  # fmt: skip
+    if config is None:
+        if "size" not in options:  # no silent 1920x1080 default: the caller's plan decides the size
+            raise TypeError("measure.time() needs size= (or config=)")
+        config = timing.TimeConfig(**{**TIME_DEFAULTS, **options})
+    elif options:
+        config = config.replace(**options)
+    if config.threads is None and config.torch_device.type == "cpu":
+        config = config.replace(threads=torch.get_num_threads())  # the key and the run use one number
 
     def compute() -> dict:
         model: str | nn.Module = name if factory is None else factory()
         if isinstance(model, nn.Module):
             model.eapbench_name = name  # type: ignore[attr-defined]
-        return timing.time_model(
-            model,
-            device=str(dev),
-            backend=backend,
-            precision=precision,
-            size=size,
-            pad_from=pad_from,
-            batch=batch,
-            warmup=warmup,
-            repeat=repeat,
-            threads=threads,
-            channels_last=channels_last,
-            cuda_graphs=cuda_graphs,
-            compile_mode=compile_mode,
-            weights=weights,
-            scene=scene,
-            memory=memory,
-            max_rel_error=max_rel_error,
-            profile=profile,
-        )
+        return timing.time_model(model, config, profile=profile)
 
+    settings = config.cache_settings()
     record, hit = cached(store, "time", name, config_hash(name, factory), settings, compute, force)
     if hit and profile is not None:
         record = {
             **record,
             **roofline_fields(
-                profile, record["device_name"], precision, record["median_s"], tf32=bool(record.get("tf32"))
+                profile,
+                record["device_name"],
+                config.precision,
+                record["median_s"],
+                tf32=bool(record.get("tf32")),
             ),
         }
     return record, hit
