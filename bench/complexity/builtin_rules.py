@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -65,7 +65,7 @@ def addmm_rule(bias_shape: Shape, a_shape: Shape, b_shape: Shape, *rest: object,
     return OpCost(numel(out_shape) * a_shape[-1], numel(out_shape), "matmul")
 
 
-def per_output_rule(maccs_per_element: int, kind: str = "interp"):
+def per_output_rule(maccs_per_element: int, kind: str = "interp") -> Callable[..., OpCost]:
     """A rule pricing ``maccs_per_element`` MAccs per output element (interpolation)."""
 
     def rule(x_shape: Shape, *rest: object, out_shape: Shape) -> OpCost:

@@ -10,7 +10,7 @@ tool with ``@register_counting_tool`` on a subclass; ``profile --cross-check NAM
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -84,7 +84,9 @@ COUNTING_TOOLS: Registry[CountingTool] = Registry("counting tool")
 ToolClass = TypeVar("ToolClass", bound=type)
 
 
-def register_counting_tool(cls: ToolClass | None = None, *, replace: bool = False):
+def register_counting_tool(
+    cls: ToolClass | None = None, *, replace: bool = False
+) -> ToolClass | Callable[[ToolClass], ToolClass]:
     """Class decorator: register one instance of a :class:`CountingTool` subclass under its ``name``.
 
     ``@register_counting_tool`` or ``@register_counting_tool(replace=True)`` to override a tool of that name.
