@@ -1,4 +1,4 @@
-"""Tests of bench/complexity.py and the `profile` command.
+"""Tests of bench/complexity/ and the `profile` command.
 
 Reference numbers come from the tools themselves (torchinfo 1.6, fvcore, thop, ptflops run here on
 small real tensors), from hand-computed single layers, and from the published AHDR count.

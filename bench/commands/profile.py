@@ -1,6 +1,8 @@
 """`run_bench.py profile`: MAccs, parameters, activations and peak memory, counted with zero compute.
 
-The logic lives in bench/complexity.py; this module parses options and prints tables.
+The logic lives in bench/complexity/; this module parses options and prints tables. The
+--convention and --cross-check choices come from ``complexity.CONVENTIONS`` and the
+``complexity.COUNTING_TOOLS`` registry (plugins add tools there).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import csv
 import io
 import sys
 
+from bench import complexity
 from bench.core import (
     UsageError,
     atomic_write_text,
@@ -31,8 +34,9 @@ DESCRIPTION = (
     "allocated, so 1900x1060 and 3840x2160 take well under a second per model. --convention ntire (default) "
     "reproduces torchinfo 1.6, the NTIRE 2022 organizers' tool; --convention true counts real "
     "multiply-accumulates (transposed convs on their input, interpolation, deformable sampling) with "
-    "elementwise ops in their own column. --cross-check runs torchinfo, fvcore, thop and ptflops on the "
-    "same models (64x64 unless --size) and explains every difference by op type."
+    "elementwise ops in their own column. --cross-check runs the counting tools (torchinfo, fvcore, thop, "
+    "ptflops and any a plugin registers; all unless named) on the same models (64x64 unless --size) and "
+    "explains every difference by op type."
 )
 
 _CSV_FIELDS = [
@@ -53,13 +57,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--convention",
-        choices=["ntire", "true"],
-        default="ntire",
-        help="how MAccs are counted (default ntire)",
+        choices=list(complexity.CONVENTIONS),
+        default=complexity.CONVENTIONS[0],
+        help=f"how MAccs are counted (default {complexity.CONVENTIONS[0]})",
     )
     p.add_argument(
         "--dtype",
-        choices=["float32", "float16", "bfloat16"],
+        choices=list(complexity.DTYPES),
         default="float32",
         help="for the memory estimate",
     )
@@ -74,8 +78,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="deepest tree level printed by --per-layer (default 3)",
     )
     p.add_argument("--by-op", action="store_true", help="print MAccs per op type")
+    tools = complexity.COUNTING_TOOLS.names()
     p.add_argument(
-        "--cross-check", action="store_true", help="compare with torchinfo, fvcore, thop and ptflops"
+        "--cross-check",
+        nargs="*",
+        choices=tools,
+        metavar="TOOL",
+        help=f"compare with other profilers: {', '.join(tools)} (default: all; an uninstalled one is skipped)",
     )
     p.add_argument("--json", metavar="PATH", help="write the records as JSON")
     p.add_argument("--csv", metavar="PATH", help="write the summary table as CSV")
@@ -93,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     names = resolve_model_names(args.models)
     check_output_file(args.json, "--json")  # before any counting, not after it
     check_output_file(args.csv, "--csv")
-    if args.cross_check:
+    if args.cross_check is not None:
         return _run_cross_check(args, names)
     width, height = parse_size(args.size or "1900x1060")
     if args.depth < 0:
@@ -195,8 +204,6 @@ def _tree(layers: list[dict], max_depth: int) -> str:
 
 
 def _run_cross_check(args: argparse.Namespace, names: list[str]) -> int:
-    from bench import complexity
-
     ignored = [
         opt
         for opt, used in (("--per-layer", args.per_layer), ("--by-op", args.by_op), ("--csv", args.csv))
@@ -207,8 +214,17 @@ def _run_cross_check(args: argparse.Namespace, names: list[str]) -> int:
             f"{', '.join(ignored)} cannot be combined with --cross-check (it takes --models, --size, --json)"
         )
     width, height = parse_size(args.size or "64x64")
-    results = [complexity.cross_check(name, width, height) for name in progress(names, desc="cross-check")]
-    tools = complexity.TOOLS
+    tools = []
+    for name in dict.fromkeys(args.cross_check or complexity.COUNTING_TOOLS.names()):
+        adapter = complexity.COUNTING_TOOLS.get(name)
+        if adapter.available():
+            tools.append(name)
+        else:  # reported once, on its own line; the other tools still run
+            print(f"note: {name} is not installed ({adapter.module}); skipped")
+    results = [
+        complexity.cross_check(name, width, height, tools=tools)
+        for name in progress(names, desc="cross-check")
+    ]
     print(f"cross-check at {format_size(width, height)} (MAccs; tools on real tensors, ours on meta tensors)")
     rows = []
     for res in results:
@@ -246,5 +262,5 @@ def _run_cross_check(args: argparse.Namespace, names: list[str]) -> int:
     print(f"\n{n_results - unexplained} of {n_results} tool totals explained by op type")
     if args.json:
         write_json(args.json, results)
-    # An unexplained residual means a rule in TOOL_RULES no longer holds (a new op, a new tool version).
+    # An unexplained residual means a tool's rules no longer hold (a new op, a new tool version).
     return 1 if unexplained else 0

@@ -1,0 +1,97 @@
+"""Op-type totals ("parts") that explain how other profilers' totals differ from ours.
+
+Every priced op call adds to a few named parts (conv MAccs inside Conv modules, functional convs,
+conv bias, interpolated outputs, pooled inputs, normalised elements...). A counting tool's rules
+(:class:`bench.complexity.crosscheck.ToolRule`) say which parts that tool adds or leaves out, so its
+total can be rebuilt from ours. :data:`PARTS` lists every name a tool rule may use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from torch import Tensor
+
+from bench.complexity.rules import OpCost, numel
+
+PARTS = {
+    "conv_module": "conv MAccs of Conv modules, without bias",
+    "conv_functional": "conv MAccs outside Conv modules (F.conv2d), without bias",
+    "conv_bias": "bias adds of Conv modules (one per output element)",
+    "transposed_extra": "what pricing transposed convs on their output adds (stride^2 - 1 times)",
+    "deform_conv": "the conv part of deformable convs",
+    "deform_sampling": "the bilinear sampling of deformable convs",
+    "deform_ptflops_extra": "24 (25 with a mask) per kernel tap and output position of deformable convs",
+    "interp_maccs": "interpolation MAccs (bilinear 4 per output element...)",
+    "interp_outputs": "interpolated output elements",
+    "act_module": "output elements of activation modules (nn.ReLU, nn.LeakyReLU...)",
+    "act_functional": "output elements of F.relu & co. (not F.leaky_relu), also inside nn.ReLU",
+    "pool_inputs": "pooled input elements",
+    "norm_fvcore": "normalised elements x 5 for group/layer norm (4 not affine), x 2 for batch norm (1)",
+    "norm_ptflops": "normalised elements x 2 when affine, else x 1",
+    "norm_thop": "normalised elements x 4 when affine, else x 2",
+    "other_param_layers": "what torchinfo counts for layers with weights that are not convs",
+}
+
+ACTIVATION_OPS = frozenset(
+    {"relu", "leaky_relu", "hardtanh", "elu", "gelu", "prelu", "_prelu_kernel", "silu"}
+)
+ACTIVATION_MODULES = frozenset({"ReLU", "LeakyReLU", "PReLU", "ELU", "ReLU6", "GELU"})
+# Activations that ptflops prices when called as functions (it patches F.relu & co., not F.leaky_relu).
+PATCHED_ACTIVATIONS = frozenset({"relu", "elu", "gelu", "prelu", "_prelu_kernel", "silu"})
+NORM_OPS = frozenset({"native_group_norm", "native_layer_norm", "_native_batch_norm_legit_no_training"})
+POOL_OPS = frozenset({"avg_pool2d", "max_pool2d_with_indices", "avg_pool3d", "_adaptive_avg_pool2d"})
+
+
+def add_parts(
+    parts: MutableMapping[str, int],
+    name: str,
+    bound: dict[str, Any] | None,
+    out: Tensor,
+    cost: OpCost,
+    in_conv_module: bool,
+    module_class: str,
+) -> None:
+    """Add one priced op call (plain op ``name``, arguments ``bound`` by schema name) to ``parts``.
+
+    ``in_conv_module``: the innermost running module is a leaf whose class name says Conv;
+    ``module_class``: that module's class name.
+    """
+    if cost.kind == "conv":
+        linear = cost.maccs
+        if name == "deform_conv2d":
+            # Split the deformable conv into its conv (what torchinfo and ptflops price like any
+            # conv) and its sampling, which every tool prices differently or not at all.
+            w = bound["weight"]
+            positions = bound["input"].shape[0] * numel(out.shape[2:])
+            linear = positions * w.numel()
+            parts["deform_conv"] += linear
+            parts["deform_sampling"] += cost.maccs - linear
+            parts["deform_ptflops_extra"] += positions * numel(w.shape[2:]) * (24 + bool(bound["use_mask"]))
+        if in_conv_module:
+            parts["conv_module"] += linear
+            parts["conv_bias"] += cost.elementwise
+            if name == "convolution" and bool(bound["transposed"]):  # torchinfo prices it on its output
+                x, w = bound["input"], bound["weight"]
+                parts["transposed_extra"] += (
+                    x.shape[0] * w.numel() * (numel(out.shape[2:]) - numel(x.shape[2:]))
+                )
+        else:
+            parts["conv_functional"] += linear
+    elif cost.kind == "interp":
+        parts["interp_maccs"] += cost.maccs
+        parts["interp_outputs"] += out.numel()
+    elif name.rstrip("_") in ACTIVATION_OPS:
+        if module_class in ACTIVATION_MODULES:
+            parts["act_module"] += out.numel()
+        if name.rstrip("_") in PATCHED_ACTIVATIONS:  # also inside a module: nn.ReLU calls F.relu
+            parts["act_functional"] += out.numel()
+    elif name in POOL_OPS and bound is not None:
+        parts["pool_inputs"] += next(iter(bound.values())).numel()
+    elif name in NORM_OPS and bound is not None:
+        n, affine = next(iter(bound.values())).numel(), bound["weight"] is not None
+        batch_norm = "batch_norm" in name
+        parts["norm_fvcore"] += n * ((2 if affine else 1) if batch_norm else (5 if affine else 4))
+        parts["norm_ptflops"] += n * (2 if affine else 1)
+        parts["norm_thop"] += n * (4 if affine else 2)
