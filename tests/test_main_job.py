@@ -51,8 +51,8 @@ def test_main_job_quick_end_to_end(tmp_path, capsys):
     }
     assert result["counts"] == {"measured": len(stored), "cached": 0}
     summary = {r["model"]: r for r in result["summary"]}
-    assert summary["eapnet-exp1"]["gmaccs"] > 100 and summary["eapnet-exp1"]["runtime_s"] > 0
-    assert summary["ref-frame"]["psnr_db"] is not None
+    assert summary["eapnet-exp1"]["maccs"] > 100e9 and summary["eapnet-exp1"]["median_s"] > 0
+    assert summary["ref-frame"]["psnr"] is not None
     # The report and the printed paths.
     reports = tmp_path / "reports"
     for n in TABLES:
@@ -88,3 +88,34 @@ def test_plans_and_model_selection():
     timed = timed_models(["eapnet-standard", "eapnet-exp8", "eapnet-lightweight-pdub3", "ahdr", "ref-frame"])
     assert timed == ["eapnet-standard"]  # aliases share results; other families are not timed
     assert evaluated_models(["ref-frame", "exposure-merge", "ahdr"])[:2] == ["ref-frame", "exposure-merge"]
+
+
+def test_one_failing_model_is_recorded_and_the_others_go_on(tmp_path, capsys, monkeypatch):
+    from bench.core.errors import ModelFailure
+    from bench.jobs import measure
+
+    real_profile = measure.profile
+
+    def profile(store, name, *args, **kwargs):
+        if name == "exposure-merge":
+            raise TypeError("unsupported operand\nsecond line of the traceback text")
+        return real_profile(store, name, *args, **kwargs)
+
+    monkeypatch.setattr(measure, "profile", profile)
+    record, hit, failure = measure.safe(measure.profile, None, "exposure-merge")
+    assert record is None and not hit and isinstance(failure, ModelFailure)
+    assert failure.model == "exposure-merge" and failure.message == "TypeError: unsupported operand"
+    rc = main(
+        ["--quick", "--models", "ref-frame,exposure-merge", "--device", "cpu", "--no-plots"]
+        + ["--db", str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "reports")]
+        + ["--json", str(tmp_path / "all.json")]
+    )
+    assert rc == 0
+    result = json.loads((tmp_path / "all.json").read_text())
+    assert result["failures"] == ["profile exposure-merge: TypeError: unsupported operand"]
+    out = capsys.readouterr().out
+    assert "1 failed" in out and "failed: profile exposure-merge: TypeError: unsupported operand" in out
+    # The failing model's other measurements and the other model went on.
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        stored = {(r["kind"], r["model"]) for r in store.query()}
+    assert stored == {("profile", "ref-frame"), ("eval", "ref-frame"), ("eval", "exposure-merge")}

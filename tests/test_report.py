@@ -58,7 +58,7 @@ def _fixture(records: list[dict], kind: str, model: str, **match) -> dict:
 def test_paper_csv_loads_every_table():
     rows = load_paper_rows()
     assert {r["table"] for r in rows} == set(TABLES)
-    assert all(isinstance(r["psnr_db"], float) for r in rows)
+    assert all(isinstance(r["psnr"], float) for r in rows)
     # Rows linked to our models include the two EAPNets and AHDR; other teams are paper-only.
     linked = {(r["table"], r["row"]): r["model"] for r in rows}
     assert linked[("5", "EAPNet-lightweight")] == "eapnet-lightweight"
@@ -97,18 +97,18 @@ def test_measured_cells_come_from_the_store_only(meas, fixture_records):
     t5 = _rows_by_model(build_table("5", meas))
     light = t5["eapnet-lightweight"]
     prof = _fixture(fixture_records, "profile", "eapnet-lightweight")
-    assert light["gmaccs_measured"] == pytest.approx(prof["maccs"] / 1e9)
-    assert light["gmaccs_diff"] == pytest.approx(prof["maccs"] / 1e9 - 146.28)
+    assert light["maccs_measured"] == prof["maccs"]
+    assert light["maccs_diff"] == pytest.approx(prof["maccs"] - 146.28e9)
     # The shipped-weights eval stands for the model, not the Table 3 run trained with another loss.
     shipped = _fixture(
         fixture_records, "eval", "eapnet-lightweight", weights="weights/eapnet-lightweight.safetensors"
     )
-    assert light["psnr_db_measured"] == shipped["psnr"]
+    assert light["psnr_measured"] == shipped["psnr"]
     # The numerics-failed fp16 timing is ignored; the full-size fp32 GPU time is used, with its setting.
     gpu = _fixture(fixture_records, "time", "eapnet-lightweight", precision="fp32")
-    assert light["runtime_s_measured"] == gpu["median_s"]
+    assert light["median_s_measured"] == gpu["median_s"]
     assert "Test GPU" in light["runtime_setting"] and "1920x1080" in light["runtime_setting"]
-    assert light["runtime_s_diff"] == pytest.approx(gpu["median_s"] - 0.155)
+    assert light["median_s_diff"] == pytest.approx(gpu["median_s"] - 0.155)
     # Other teams: paper only, every measured cell empty.
     for name, row in t5.items():
         if name == "paper only":
@@ -117,31 +117,29 @@ def test_measured_cells_come_from_the_store_only(meas, fixture_records):
 
 def test_reduced_size_runtime_has_no_difference(meas):
     std = _rows_by_model(build_table("4", meas))["eapnet-standard"]
-    assert std["runtime_s_measured"] is not None and std["runtime_s_diff"] is None
+    assert std["median_s_measured"] is not None and std["median_s_diff"] is None
     assert "480x270" in std["runtime_setting"]
 
 
 def test_untrained_eval_is_never_reported(meas):
     # The fixture holds an eval of eapnet-standard without weights (random init): it must not appear.
     std = _rows_by_model(build_table("6", meas))["eapnet-standard"]
-    assert std["psnr_db_measured"] is None and std["gmaccs_measured"] is not None
+    assert std["psnr_measured"] is None and std["maccs_measured"] is not None
 
 
 def test_ahdr_params_note(meas, fixture_records):
     ahdr = _rows_by_model(build_table("5", meas))["ahdr"]
-    assert ahdr["params_k_paper"] == 1141.28
-    assert ahdr["params_k_measured"] == pytest.approx(
-        _fixture(fixture_records, "profile", "ahdr")["params"] / 1e3
-    )
+    assert ahdr["params_paper"] == 1_141_280  # the paper's 1141.28 k, exactly, in record units
+    assert ahdr["params_measured"] == _fixture(fixture_records, "profile", "ahdr")["params"]
     assert "1441.28" in ahdr["note"] and "transposition" in ahdr["note"]
 
 
 def test_table3_measured_only_with_matching_train_and_eval(meas, fixture_records):
     rows = {r["row"]: r for r in build_table("3", meas)["rows"]}
     tan_eval = _fixture(fixture_records, "eval", "eapnet-lightweight", weights="runs/tan/ema.safetensors")
-    assert rows["Tan L1"]["psnr_db_measured"] == tan_eval["psnr"]
+    assert rows["Tan L1"]["psnr_measured"] == tan_eval["psnr"]
     # exp7 was trained with mu-law L1 but never evaluated; the other losses were never trained.
-    measured = [label for label, r in rows.items() if r["psnr_db_measured"] is not None]
+    measured = [label for label, r in rows.items() if r["psnr_measured"] is not None]
     assert measured == ["Tan L1"]
     assert "not trained here" in rows["mu-law L1 + half*"]["model"]
 
@@ -250,15 +248,15 @@ def test_accuracy_difference_only_on_real_data(tmp_path):
 def test_psnr_diff_suppressed_for_simulated_data(meas):
     # The fixture's evals are on "synthetic-small", a folder that does not exist here: no difference.
     light = _rows_by_model(build_table("6", meas))["eapnet-lightweight"]
-    assert light["psnr_db_measured"] is not None and light["psnr_db_diff"] is None
-    assert light["gmaccs_diff"] is not None
+    assert light["psnr_measured"] is not None and light["psnr_diff"] is None
+    assert light["maccs_diff"] is not None
     assert any("simulated" in n for n in build_table("6", meas)["notes"])
 
 
 def test_paper_points_keep_the_two_data_sets_apart():
     from bench.report.paper import paper_points
 
-    points = paper_points("psnr_mu_db")
+    points = paper_points("psnr_mu")
     by_label = {p["label"]: p for p in points}
     online = {t for p in points if "online" in p["data"] for t in p["tables"]}
     validation = {t for p in points if "online" not in p["data"] for t in p["tables"]}

@@ -6,7 +6,7 @@ import argparse
 
 from bench.core import UsageError, write_json
 from bench.core.tables import format_table
-from bench.results import KINDS, export_csv, open_store, summarize
+from bench.results import RESULT_KINDS, export_csv, open_store, summarize
 
 NAME = "results"
 ORDER = 80
@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db", metavar="PATH", help="results database (default: reports/results.sqlite, or $EAPBENCH_DB)"
     )
-    p.add_argument("--kind", choices=KINDS, help="only this kind of result")
+    p.add_argument("--kind", choices=RESULT_KINDS.names(), help="only this kind of result")
     p.add_argument("--model", metavar="PATTERN", help="only models matching these wildcards, comma-separated")
     p.add_argument(
         "--all", action="store_true", help="include results superseded by a newer one with the same key"

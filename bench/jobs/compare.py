@@ -31,17 +31,22 @@ from bench.core import (
     resolve_device,
     write_json,
 )
+from bench.core.errors import ModelFailure
 from bench.jobs import measure
-from bench.results import ResultsStore
+from bench.report.plots import MEASURED_STYLE, VARIANT_STYLE, gmaccs, scatter_plot
+from bench.report.quantities import QUANTITIES
+from bench.results import EvalRecord, ProfileRecord, ResultsStore, TimeRecord
 
 DEFAULT_AGAINST = "eapnet-standard,eapnet-lightweight,ahdr"
 
+# (row key, label). Numbers are stored under their record field names in record units (MAccs and
+# parameters as counts) and shown in the paper's units (bench.report.quantities).
 COLUMNS = [
     ("model", "model"),
     ("role", "role"),
-    ("gmaccs", "MAccs (G) at 1900x1060"),
-    ("params_k", "Params (k)"),
-    ("runtime_s", "Runtime (s), median"),
+    ("maccs", "MAccs (G) at 1900x1060"),
+    ("params", "Params (k)"),
+    ("median_s", "Runtime (s), median"),
     ("psnr", "PSNR (dB)"),
     ("psnr_mu", "PSNR-µ (dB)"),
     ("weights", "weights"),
@@ -49,7 +54,7 @@ COLUMNS = [
 ]
 
 
-def _evaluable(name: str, factory: Any, weights: str | None) -> tuple[bool, str | None]:
+def evaluable(name: str, factory: Any, weights: str | None) -> tuple[bool, str | None]:
     """Whether a model can be scored: it has weights, or it has no parameters at all."""
     if weights:
         return True, None
@@ -96,10 +101,11 @@ def compare(
         notes = []
         prof, hit, err = measure.safe(measure.profile, store, model, fac, force=force)
         if prof:
-            row["gmaccs"], row["params_k"] = prof["maccs"] / 1e9, prof["params"] / 1e3
+            counted = ProfileRecord.from_json(prof)
+            row["maccs"], row["params"] = counted.maccs, counted.params
             row["cached"] += ["profile"] if hit else []
         else:
-            notes.append(f"profile failed: {err}")
+            notes.append(f"profile failed: {err.message}")
         tim, hit, err = measure.safe(
             measure.time,
             store,
@@ -112,14 +118,20 @@ def compare(
             repeat=plan["repeat"],
             force=force,
         )
-        if tim and tim.get("status", "ok") == "ok":
-            row["runtime_s"] = tim["median_s"]
-            row["device_name"] = tim.get("device_name")
+        timed = None if tim is None else TimeRecord.from_json(tim)
+        if timed is not None and (timed.status or "ok") == "ok":
+            row["median_s"], row["device_name"] = timed.median_s, timed.device_name
             row["cached"] += ["time"] if hit else []
         else:
-            notes.append(f"timing failed: {err or (tim or {}).get('error') or (tim or {}).get('status')}")
+            why = err.message if err is not None else (timed.error or timed.status)
+            notes.append(f"timing failed: {why}")
         if data is not None:
-            ok, why = _evaluable(model, fac, wts)
+            try:
+                ok, why = evaluable(model, fac, wts)
+            except UsageError:
+                raise
+            except Exception as exc:  # the model cannot even be built: its failure, the others go on
+                ok, why = False, f"eval failed: {ModelFailure(model, exc).message}"
             if ok:
                 ev, hit, err = measure.safe(
                     measure.evaluate,
@@ -133,11 +145,12 @@ def compare(
                     force=force,
                 )
                 if ev:
-                    row["psnr"], row["psnr_mu"] = ev["psnr"], ev["psnr_mu"]
-                    row["n_images"], row["weights"] = ev["n_images"], ev.get("weights")
+                    scored = EvalRecord.from_json(ev)
+                    row["psnr"], row["psnr_mu"] = scored.psnr, scored.psnr_mu
+                    row["n_images"], row["weights"] = scored.n_images, scored.weights
                     row["cached"] += ["eval"] if hit else []
                 else:
-                    notes.append(f"eval failed: {err}")
+                    notes.append(f"eval failed: {err.message}")
             else:
                 notes.append(why)
         row["note"] = "; ".join(n for n in notes if n)
@@ -160,22 +173,17 @@ def compare(
     return {"rows": rows, "settings": settings, "files": files}
 
 
-def _fmt(value: Any, spec: str) -> str:
-    return "–" if value is None else format(value, spec)
-
-
 def table_cells(row: dict) -> list[str]:
-    return [
-        row["model"],
-        row["role"],
-        _fmt(row.get("gmaccs"), ".2f"),
-        _fmt(row.get("params_k"), ".2f"),
-        _fmt(row.get("runtime_s"), ".4f"),
-        _fmt(row.get("psnr"), ".3f"),
-        _fmt(row.get("psnr_mu"), ".3f"),
-        row.get("weights") or "–",
-        row.get("note") or "",
-    ]
+    """The printed cells of one row, in :data:`COLUMNS` order (numbers in the paper's units)."""
+    cells = []
+    for key, _ in COLUMNS:
+        if key in QUANTITIES:
+            cells.append(QUANTITIES[key].format(row.get(key), missing="–"))
+        elif key == "weights":
+            cells.append(row.get(key) or "–")
+        else:
+            cells.append(row.get(key) or "")
+    return cells
 
 
 def render_markdown(rows: list[dict], settings: dict) -> str:
@@ -191,12 +199,7 @@ def render_markdown(rows: list[dict], settings: dict) -> str:
         f"- accuracy: {settings['data'] or 'not evaluated (no --data)'}",
         "",
         "| " + " | ".join(label for _, label in COLUMNS) + " |",
-        "|"
-        + "|".join(
-            "---:" if k in ("gmaccs", "params_k", "runtime_s", "psnr", "psnr_mu") else "---"
-            for k, _ in COLUMNS
-        )
-        + "|",
+        "|" + "|".join("---:" if k in QUANTITIES else "---" for k, _ in COLUMNS) + "|",
     ]
     for row in rows:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in table_cells(row)) + " |")
@@ -226,18 +229,16 @@ def write_comparison(
         str(write_json(stem.with_suffix(".json"), {"settings": settings, "rows": rows})),
     ]
     if plots:
-        from bench.report.plots import MEASURED_STYLE, VARIANT_STYLE, scatter_plot
-
         # Accuracy when it was measured, otherwise runtime: the front that this comparison can draw.
         metric, label = (
             ("psnr_mu", "PSNR-µ (dB)")
             if any(r.get("psnr_mu") is not None for r in rows)
-            else ("runtime_s", "Runtime (s)")
+            else ("median_s", "Runtime (s)")
         )
 
         def points(variant: bool) -> list[dict]:
             return [
-                {"label": r["model"], "x": r.get("gmaccs"), "y": r.get(metric)}
+                {"label": r["model"], "x": gmaccs(r.get("maccs")), "y": r.get(metric)}
                 for r in rows
                 if (r["role"] == "variant") == variant
             ]
@@ -250,7 +251,7 @@ def write_comparison(
         references = [
             (f"reference: {r['model']}", r[metric])
             for r in rows
-            if not r.get("gmaccs") and r.get(metric) is not None
+            if not r.get("maccs") and r.get(metric) is not None
         ]
         sub = (
             settings["data"] if metric == "psnr_mu" else f"{settings['device_name']}, {settings['time_size']}"
@@ -260,7 +261,7 @@ def write_comparison(
         panel = {
             "series": series,
             "ylabel": f"{label}, measured",
-            "logy": metric == "runtime_s",
+            "logy": metric == "median_s",
             "title": f"measured: {sub}",
             "hlines": references,
             "joint_front": metric == "psnr_mu",

@@ -11,8 +11,10 @@ On a fresh machine with no data and no GPU it
 5. renders the report (``bench.report``) and prints a summary with the paths written.
 
 Every measurement goes through the results store, so a second run reuses them (``force`` to
-measure again) and only re-renders. A model that fails to measure is reported and skipped; the
-job goes on.
+measure again) and only re-renders. A model that fails to measure (any error at run time, a
+timing that fails its numerics check) is recorded as a :class:`~bench.core.errors.ModelFailure`,
+listed in the summary with its message, and the job goes on with the other models; only a usage
+error (bad options, a broken file the user gave) stops it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core import DEFAULT_DATA_DIR, REPORTS_DIR, format_size, progress, resolve_device
+from bench.core.errors import ModelFailure
 from bench.jobs import measure
 from bench.results import ResultsStore, default_db
 from bench.spec.names import resolve_model_names
@@ -114,10 +117,13 @@ def run_main_job(
     failures: list[str] = []
     counts = {"measured": 0, "cached": 0}
 
-    def note(kind: str, name: str, record: dict | None, hit: bool, err: str | None) -> None:
-        if record is None:
-            failures.append(f"{kind} {name}: {err}")
-            _log(f"  {kind} {name} failed: {err}")
+    def note(
+        kind: str, name: str, record: dict | None, hit: bool, failure: ModelFailure | str | None
+    ) -> None:
+        if failure is not None:
+            message = failure.message if isinstance(failure, ModelFailure) else failure
+            failures.append(f"{kind} {name}: {message}")
+            _log(f"  {kind} {name} failed: {message}")
         else:
             counts["cached" if hit else "measured"] += 1
 
@@ -145,6 +151,7 @@ def run_main_job(
                 force=force,
             )
             if rec is not None and rec.get("status", "ok") != "ok":
+                # A timing that ran but failed (an error the timer caught, failed numerics): its message.
                 rec, err = None, rec.get("error") or rec.get("status")
             note("time", name, rec, hit, err)
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from bench.core import NTIRE_SIZE, format_size, resolve_device
+from bench.core.errors import ModelFailure, UsageError
 from bench.evaluation.config import EvalConfig
 from bench.results import ResultsStore, cached
 from bench.spec.model import ModelSpec
@@ -224,22 +225,22 @@ def evaluate(
 
 
 def safe(
-    fn: Callable[..., tuple[dict, bool]], *args: Any, **kwargs: Any
-) -> tuple[dict | None, bool, str | None]:
-    """Run one measurement; a failure of one model becomes ``(None, False, message)``, not a crash of the job.
+    fn: Callable[..., tuple[dict, bool]], store: ResultsStore | None, name: str, *args: Any, **kwargs: Any
+) -> tuple[dict | None, bool, ModelFailure | None]:
+    """Run one measurement of model ``name``: ``(record, from_cache, None)``, or ``(None, False, failure)``.
 
-    Usage errors (bad paths, bad sizes) still propagate: they are the user's to fix.
+    Any error of the model at run time (a RuntimeError, a shape or type error, out of memory...)
+    becomes a :class:`~bench.core.errors.ModelFailure` that keeps its message, so a job records it
+    and goes on with the next model. Usage errors (bad paths, bad sizes, broken files the user gave)
+    still propagate: they are the user's to fix, and the same for every model. Ctrl-C stops the job.
     """
-    from bench.core import UsageError
-
     try:
-        record, hit = fn(*args, **kwargs)
+        record, hit = fn(store, name, *args, **kwargs)
         return record, hit, None
     except UsageError:
         raise
-    except (RuntimeError, ValueError, MemoryError) as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        return None, False, f"{type(exc).__name__}: {first}"[:300]
+    except Exception as exc:  # noqa: BLE001 (any failure of one model; see the docstring)
+        return None, False, ModelFailure(name, exc)
 
 
 # The timing plan when the user does not choose: the paper's protocol on a GPU; on a CPU a

@@ -1,7 +1,9 @@
-"""The EAPNet paper's Tables 1-6 (``bench/paper_tables.csv``) and which of our models each row is.
+"""The EAPNet paper's Tables 1-6 (``bench/report/paper_tables.csv``) and which of our models each row is.
 
 Every number here is the *paper's*; reports put them beside what this suite measures and never
-mix the two. A row is linked to a registered model by :data:`ROW_MODELS`; rows with no model
+mix the two. The CSV holds the numbers as printed (GMAccs, k parameters); loaded rows hold them in
+record units under the record field names (``maccs``, ``params``, ``median_s``, ``psnr``,
+``psnr_mu``, see :mod:`bench.report.quantities`). A row is linked to a registered model by :data:`ROW_MODELS`; rows with no model
 (other teams' challenge entries) can only be shown as paper-only.
 """
 
@@ -14,17 +16,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from bench.core import PAPER_TABLES_CSV, UsageError
+from bench.report.quantities import QUANTITIES
 
 PAPER_CSV = PAPER_TABLES_CSV
 
-# The numeric columns of the CSV and how the report names them.
-METRICS: dict[str, str] = {
-    "psnr_db": "PSNR (dB)",
-    "psnr_mu_db": "PSNR-µ (dB)",
-    "runtime_s": "Runtime (s)",
-    "gmaccs": "MAccs (G)",
-    "params_k": "Params (k)",
-}
+# The quantities the paper's tables print, by record field, and how the report labels them.
+METRICS: dict[str, str] = {name: q.label for name, q in QUANTITIES.items()}
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,7 @@ TABLES: dict[str, TableSpec] = {
     "1": TableSpec(
         "1",
         "Ablation of network modules (mu-law L1 loss)",
-        ("psnr_db", "psnr_mu_db", "gmaccs"),
+        ("psnr", "psnr_mu", "maccs"),
         ("ms_encoder", "block", "share_weights", "align", "conv_up"),
         "Exp. 6 is the lightweight model (Track 2), exp. 8 the standard model (Track 1).",
         _LOCAL,
@@ -53,7 +50,7 @@ TABLES: dict[str, TableSpec] = {
     "2": TableSpec(
         "2",
         "Number of PDUBs (lightweight model, mu-law L1 loss)",
-        ("psnr_db", "psnr_mu_db", "gmaccs"),
+        ("psnr", "psnr_mu", "maccs"),
         ("pdubs",),
         "",
         _LOCAL,
@@ -61,7 +58,7 @@ TABLES: dict[str, TableSpec] = {
     "3": TableSpec(
         "3",
         "Losses (lightweight model)",
-        ("psnr_db", "psnr_mu_db"),
+        ("psnr", "psnr_mu"),
         ("loss",),
         "Rows marked half use attention and alignment at half resolution.",
         _LOCAL,
@@ -69,7 +66,7 @@ TABLES: dict[str, TableSpec] = {
     "4": TableSpec(
         "4",
         "NTIRE 2022 HDR Track 1 (fidelity), top 5",
-        ("psnr_db", "psnr_mu_db", "runtime_s", "gmaccs", "params_k"),
+        ("psnr", "psnr_mu", "median_s", "maccs", "params"),
         (),
         "Runtimes were self-reported by each team on its own GPU.",
         _ONLINE,
@@ -77,7 +74,7 @@ TABLES: dict[str, TableSpec] = {
     "5": TableSpec(
         "5",
         "NTIRE 2022 HDR Track 2 (low complexity), top 5 and baseline",
-        ("psnr_db", "psnr_mu_db", "runtime_s", "gmaccs", "params_k"),
+        ("psnr", "psnr_mu", "median_s", "maccs", "params"),
         (),
         "Runtimes were self-reported by each team on its own GPU.",
         _ONLINE,
@@ -85,7 +82,7 @@ TABLES: dict[str, TableSpec] = {
     "6": TableSpec(
         "6",
         "Comparison with the state of the art",
-        ("psnr_db", "psnr_mu_db", "gmaccs"),
+        ("psnr", "psnr_mu", "maccs"),
         (),
         "AHDR (organizers) is the NTIRE 2022 baseline; AHDR* was retrained by the EAPNet authors "
         "in a configuration the paper does not describe.",
@@ -130,7 +127,7 @@ AHDR_PARAMS_NOTE = (
     "many. Read it as a digit transposition of 1441.28 k, which the original AHDRNet has "
     "(protocol section 3)."
 )
-AHDR_PARAMS_K_CORRECTED = 1441.28
+AHDR_PARAMS_CORRECTED = 1_441_280
 
 
 def normalize_loss(name: str | None) -> str:
@@ -146,11 +143,6 @@ def normalize_loss(name: str | None) -> str:
     return "+".join(sorted(terms)) if terms else ("l1" if "l1" in text else text.strip())
 
 
-def _number(text: str) -> float | None:
-    text = (text or "").strip()
-    return float(text) if text else None
-
-
 @lru_cache(maxsize=4)
 def _load(path: str) -> tuple[dict, ...]:
     try:
@@ -163,12 +155,13 @@ def _load(path: str) -> tuple[dict, ...]:
         if r.get("table") not in TABLES or not r.get("row"):
             raise UsageError(f"paper table file {path}, line {n}: no known table/row ({r.get('table')!r})")
         row: dict = {k: (v or "").strip() for k, v in r.items()}
-        for key in METRICS:
+        for name, q in QUANTITIES.items():
+            text = row.pop(q.paper_column, "")
             try:
-                row[key] = _number(r.get(key, ""))
-            except ValueError:
+                row[name] = q.from_printed(text)
+            except (ArithmeticError, ValueError):
                 raise UsageError(
-                    f"paper table file {path}, line {n}: {key}={r[key]!r} is not a number"
+                    f"paper table file {path}, line {n}: {q.paper_column}={text!r} is not a number"
                 ) from None
         if row["table"] == "3":
             model, loss = TABLE3_RUNS.get(row["row"], (None, None))
@@ -212,7 +205,7 @@ TRACKS = {"4": "T1", "5": "T2"}
 
 
 def paper_points(metric: str) -> list[dict]:
-    """Points (GMAccs, ``metric``) over all tables that print both, for the plots.
+    """Points (``maccs``, ``metric``, record units) over all tables that print both, for the plots.
 
     Each point carries ``data``, the data set its table measured accuracy on (Tables 1, 2, 6: the
     authors' validation split; Tables 4, 5: the online test set), so a plot can keep the two apart.
@@ -222,15 +215,15 @@ def paper_points(metric: str) -> list[dict]:
     """
     merged: dict[tuple, dict] = {}
     for row in load_paper_rows():
-        if row["gmaccs"] is None or row.get(metric) is None:
+        if row["maccs"] is None or row.get(metric) is None:
             continue
         data = TABLES[row["table"]].data
-        key = (data, row["gmaccs"], row[metric])
+        key = (data, row["maccs"], row[metric])
         point = merged.setdefault(
             key,
             {
                 "data": data,
-                "gmaccs": row["gmaccs"],
+                "maccs": row["maccs"],
                 "value": row[metric],
                 "tables": [],
                 "names": {},

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.core import atomic_write_bytes
+from bench.report.paper import DATA_SET_NAMES, paper_points
+from bench.report.quantities import ACCURACY, QUANTITIES
+from bench.report.selection import model_info_or_none
 
 PAPER_STYLE = {"marker": "s", "color": "#1f77b4", "label": "paper"}
 PAPER_VALIDATION_STYLE = {"marker": "D", "color": "#9467bd", "label": "paper"}
@@ -241,18 +244,23 @@ def _short(model: str) -> str:
     return model.removeprefix("eapnet-")
 
 
-def render_plots(meas: Any, out_dir: str | os.PathLike) -> list[Path]:
-    """The four report plots from a :class:`bench.report.Measurements`; returns the files written."""
-    from bench.report import _registry_info
-    from bench.report.paper import DATA_SET_NAMES, paper_points
+def gmaccs(maccs: float | None) -> float | None:
+    """MAccs in G, the x axis of every plot."""
+    return QUANTITIES["maccs"].shown(maccs)
 
+
+def render_plots(meas: Any, out_dir: str | os.PathLike) -> list[Path]:
+    """The four report plots from a :class:`bench.report.Measurements`; returns the files written.
+
+    Points are drawn in the paper's units: GMAccs on x, the quantity's printed unit on y.
+    """
     out = Path(out_dir)
     models = meas.models()
     # An alias (eapnet-exp6 = eapnet-lightweight) would sit on top of its original: drawn once.
     measured = {
         m: meas.measured_metrics(m)
         for m in models
-        if getattr(_registry_info(m), "alias_of", None) not in models
+        if getattr(model_info_or_none(m), "alias_of", None) not in models
     }
     paths: list[Path] = []
     several_settings = len({v.get("runtime_short") for v in measured.values() if v.get("runtime_short")}) > 1
@@ -260,6 +268,7 @@ def render_plots(meas: Any, out_dir: str | os.PathLike) -> list[Path]:
 
     def paper_series(metric: str) -> list[dict]:
         """One series per data set the paper measured ``metric`` on (one for runtime and parameters)."""
+        q = QUANTITIES[metric]
         by_data: dict[str, list[dict]] = {}
         for p in paper_points(metric):
             by_data.setdefault(p["data"], []).append(p)
@@ -267,13 +276,18 @@ def render_plots(meas: Any, out_dir: str | os.PathLike) -> list[Path]:
         for data, pts in by_data.items():
             tables = sorted({t for p in pts for t in p["tables"]})
             style = PAPER_STYLE if "4" in tables or "5" in tables else PAPER_VALIDATION_STYLE
-            name = f"paper, {DATA_SET_NAMES[data]}" if metric in ("psnr_db", "psnr_mu_db") else "paper"
+            name = f"paper, {DATA_SET_NAMES[data]}" if metric in ACCURACY else "paper"
             series.append(
                 {
                     **style,
                     "label": f"{name}, Tables {', '.join(tables)}",
                     "points": [
-                        {"label": p["label"], "x": p["gmaccs"], "y": p["value"], "quiet": p["ablation"]}
+                        {
+                            "label": p["label"],
+                            "x": gmaccs(p["maccs"]),
+                            "y": q.shown(p["value"]),
+                            "quiet": p["ablation"],
+                        }
                         for p in pts
                     ],
                 }
@@ -289,12 +303,16 @@ def render_plots(meas: Any, out_dir: str | os.PathLike) -> list[Path]:
             # The setting is in the panel title; a label names it only when settings differ.
             tag = (
                 f" ({v['runtime_short']})"
-                if metric == "runtime_s" and several_settings and v.get("runtime_short")
+                if metric == "median_s" and several_settings and v.get("runtime_short")
                 else ""
             )
-            group = v.get("eval_data", "") if metric in ("psnr_db", "psnr_mu_db") else ""
+            group = v.get("eval_data", "") if metric in ACCURACY else ""
             by_data.setdefault(group, []).append(
-                {"label": _short(m) + tag, "x": v.get("gmaccs"), "y": v.get(metric)}
+                {
+                    "label": _short(m) + tag,
+                    "x": gmaccs(v.get("maccs")),
+                    "y": QUANTITIES[metric].shown(v[metric]),
+                }
             )
         colors = [MEASURED_STYLE["color"], *EXTRA_COLORS]
         return [
@@ -309,15 +327,15 @@ def render_plots(meas: Any, out_dir: str | os.PathLike) -> list[Path]:
 
     def references(metric: str) -> list[tuple[str, float]]:
         return [
-            (f"reference: {m}", v[metric])
+            (f"reference: {m}", QUANTITIES[metric].shown(v[metric]))
             for m, v in measured.items()
-            if v.get(metric) is not None and not v.get("gmaccs")
+            if v.get(metric) is not None and not v.get("maccs")
         ]
 
     data = sorted({v["eval_data"] for v in measured.values() if v.get("eval_data")})
     for metric, name, label in (
-        ("psnr_mu_db", "psnr_mu_vs_gmaccs", "PSNR-µ (dB)"),
-        ("psnr_db", "psnr_vs_gmaccs", "PSNR (dB)"),
+        ("psnr_mu", "psnr_mu_vs_gmaccs", "PSNR-µ (dB)"),
+        ("psnr", "psnr_vs_gmaccs", "PSNR (dB)"),
     ):
         panels = [
             {
@@ -342,13 +360,13 @@ def render_plots(meas: Any, out_dir: str | os.PathLike) -> list[Path]:
     settings = sorted({v["runtime_setting"] for v in measured.values() if v.get("runtime_setting")})
     panels = [
         {
-            "series": paper_series("runtime_s"),
+            "series": paper_series("median_s"),
             "ylabel": "Runtime (s), paper",
             "logy": True,
             "title": "paper: self-reported, each team's GPU, 1900x1060",
         },
         {
-            "series": measured_series("runtime_s"),
+            "series": measured_series("median_s"),
             "ylabel": "Runtime (s), measured (median)",
             "logy": True,
             "title": "measured: " + ("\n".join(settings) if settings else "no timing yet"),
@@ -357,7 +375,7 @@ def render_plots(meas: Any, out_dir: str | os.PathLike) -> list[Path]:
     paths += scatter_plot(panels, out / "runtime_vs_gmaccs", xlabel, "Runtime vs MAccs")
     # Parameters and MAccs are counted the same way for paper and ours: one panel, two series.
     panel = {
-        "series": [*paper_series("params_k"), *measured_series("params_k")],
+        "series": [*paper_series("params"), *measured_series("params")],
         "ylabel": "Parameters (k), log scale",
         "logy": True,
         "title": "paper (Tables 4, 5) and measured",
