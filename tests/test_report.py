@@ -164,6 +164,9 @@ def test_write_report_files(fixture_db, tmp_path):
         tex = (out / f"table{number}.tex").read_text()
         assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
         assert tex.count(r" \\") == n_rows + 2  # two header lines + one line per paper row
+    report = json.loads((out / "report.json").read_text())
+    first = report["tables"][0]["rows"][0]  # Table 1, Exp. 1: 152.11 GMAccs in the paper
+    assert first["maccs_paper"] == 152_110_000_000 and first["gmaccs_paper"] == 152.11  # + the 0.1 key
     index = (out / "index.md").read_text()
     for target in re.findall(r"\]\(([^)]+)\)", index):
         assert (out / target).is_file(), target

@@ -43,3 +43,13 @@ def test_cells_hold_counts_and_print_in_g_and_k():
     cells = dict(zip(header, next(r for r in body if "eapnet-lightweight" in r), strict=True))
     assert float(cells["MAccs (G) [measured]"]) == maccs / 1e9
     assert float(cells["MAccs (G) [diff]"]) == maccs / 1e9 - 146.28
+
+
+def test_json_outputs_keep_the_legacy_keys_in_printed_units():
+    from bench.report.quantities import with_legacy_keys
+
+    row = {"model": "m", "maccs": 146_280_000_000, "params_measured": 393_667, "median_s": 0.5, "psnr": 40.0}
+    out = with_legacy_keys(row)
+    assert out["gmaccs"] == 146.28 and out["params_k_measured"] == 393.667 and out["runtime_s"] == 0.5
+    assert out["psnr_db"] == 40.0 and out["maccs"] == row["maccs"]  # the record names stay, in record units
+    assert "psnr_mu_db" not in out  # only what the row holds

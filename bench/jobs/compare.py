@@ -34,7 +34,7 @@ from bench.core import (
 from bench.core.errors import ModelFailure
 from bench.jobs import measure
 from bench.report.plots import MEASURED_STYLE, VARIANT_STYLE, gmaccs, scatter_plot
-from bench.report.quantities import QUANTITIES
+from bench.report.quantities import QUANTITIES, with_legacy_keys
 from bench.results import EvalRecord, ProfileRecord, ResultsStore, TimeRecord
 
 DEFAULT_AGAINST = "eapnet-standard,eapnet-lightweight,ahdr"
@@ -226,7 +226,11 @@ def write_comparison(
     files = [
         str(atomic_write_text(stem.with_suffix(".md"), render_markdown(rows, settings))),
         str(atomic_write_text(stem.with_suffix(".csv"), render_csv(rows))),
-        str(write_json(stem.with_suffix(".json"), {"settings": settings, "rows": rows})),
+        str(
+            write_json(
+                stem.with_suffix(".json"), {"settings": settings, "rows": [with_legacy_keys(r) for r in rows]}
+            )
+        ),
     ]
     if plots:
         # Accuracy when it was measured, otherwise runtime: the front that this comparison can draw.

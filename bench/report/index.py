@@ -10,7 +10,7 @@ from bench.core import REPORTS_DIR, atomic_write_text, write_json
 from bench.core.tables import format_table
 from bench.report.paper import TABLES
 from bench.report.plots import render_plots
-from bench.report.quantities import QUANTITIES
+from bench.report.quantities import QUANTITIES, with_legacy_keys
 from bench.report.render import render_csv, render_latex, render_markdown
 from bench.report.selection import Measurements, display_path
 from bench.report.tables import build_tables
@@ -133,7 +133,9 @@ def write_report(
     index = atomic_write_text(
         out / "index.md", render_index(tables, files, plot_paths, summary, store_rows, db_path)
     )
-    json_path = write_json(out / "report.json", {"tables": tables, "summary": summary})
+    summary = [with_legacy_keys(r) for r in summary]  # JSON readers of 0.1 keep their keys
+    legacy_tables = [{**t, "rows": [with_legacy_keys(r) for r in t["rows"]]} for t in tables]
+    json_path = write_json(out / "report.json", {"tables": legacy_tables, "summary": summary})
     return {
         "index": str(index),
         "tables": files,

@@ -56,3 +56,25 @@ QUANTITIES: dict[str, Quantity] = {
     )
 }
 ACCURACY = ("psnr", "psnr_mu")
+
+
+# Suffixes the report's table rows put after a quantity's field (``maccs_measured``, ...).
+ROW_SUFFIXES = ("", "_paper", "_measured", "_diff")
+
+
+def with_legacy_keys(row: dict) -> dict:
+    """``row`` plus each quantity under its 0.1 JSON name in the printed unit (``gmaccs``, ``params_k``...).
+
+    ``report.json``, ``compare``'s JSON and ``all --json`` wrote printed units under those names
+    before the record vocabulary was unified; scripts written against them keep working. The record
+    field names (raw counts, seconds) are the ones to use: the aliases are only ever added here.
+    """
+    out = dict(row)
+    for q in QUANTITIES.values():
+        if q.field == q.paper_column:
+            continue
+        for suffix in ROW_SUFFIXES:
+            key = q.field + suffix
+            if key in row and q.paper_column + suffix not in row:
+                out[q.paper_column + suffix] = q.shown(row[key])
+    return out
