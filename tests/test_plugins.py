@@ -103,3 +103,46 @@ def test_plugin_failures_are_one_line_exit_2(tmp_path, capsys):
 def test_a_plugin_is_imported_once(tmp_path):
     plugin = _plugin(tmp_path, "plugin_net_once")
     assert load_plugin(str(plugin)) is load_plugin(str(plugin))
+
+
+RAISING_PLUGIN = """
+import torch
+
+from models.blocks import HDRModel
+from models.registry import register_model
+
+
+class FailsInForward(HDRModel):
+    def reconstruct(self, ldrs, ev):
+        raise RuntimeError("illegal memory access (simulated)")
+
+
+@register_model(family="plugin", description="parameter-free; its forward always fails")
+def plugin_fails_in_forward(**kw):
+    return FailsInForward()
+"""
+
+
+def test_eval_records_a_model_that_fails_and_goes_on(tmp_path, capsys):
+    from bench.data.simulate import make_synthetic
+
+    data = tmp_path / "data"
+    make_synthetic(data, 1, size=(32, 32), seed=4)
+    plugin = tmp_path / "fails.py"
+    plugin.write_text(RAISING_PLUGIN)
+    out = tmp_path / "eval.json"
+    argv = [
+        "--plugin",
+        str(plugin),
+        "eval",
+        "--models",
+        "plugin-fails-in-forward,ref-frame",
+        "--data",
+        str(data),
+    ]
+    assert cli([*argv, "--no-store", "--json", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "plugin-fails-in-forward: RuntimeError: illegal memory access" in err and "Traceback" not in err
+    records = {r["model"]: r for r in json.loads(out.read_text())}
+    assert records["plugin-fails-in-forward"]["status"] == "error"
+    assert records["ref-frame"]["psnr"] is not None  # the other model was scored

@@ -154,14 +154,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--weights applies to one model, but {args.models!r} names {len(specs)}")
     # Under torchrun every rank reads the store (all must agree on what to evaluate); rank 0 writes.
     store = store_from_args(args)
-    records = []
+    records: list[dict] = []
+    failures: list = []
     try:
         for spec in specs:
             save = args.save_predictions
             if save and len(specs) > 1:
                 save = f"{save}/{spec}"
             name, factory = load_variant(spec)
-            rec, hit = measure.evaluate(
+            rec, hit, failure = measure.safe(
+                measure.evaluate,
                 store,
                 name,
                 None if is_model(name) else factory,
@@ -169,6 +171,10 @@ def run(args: argparse.Namespace) -> int:
                 weights=args.weights,
                 force=args.force,
             )
+            if failure is not None:  # a model that fails at run time is reported; the others go on
+                print(f"error: {failure}", file=sys.stderr)
+                failures.append(failure)
+                continue
             # Records stored before metrics were described lack the field; the registry fills it in.
             records.append(
                 {**rec, "metrics": rec.get("metrics") or describe_metrics(config.metrics), "cached": hit}
@@ -179,6 +185,9 @@ def run(args: argparse.Namespace) -> int:
         D.teardown()
     if not D.is_main_process():
         return 0
+    if not records:
+        print(f"no model could be evaluated ({len(failures)} failed)", file=sys.stderr)
+        return 1
     metrics = [METRICS.get(m) for m in config.metrics]
     columns = [metric_cells(records, m) for m in metrics]
     rows = [
@@ -197,8 +206,10 @@ def run(args: argparse.Namespace) -> int:
     headers = ["model", "images", "failed", *(m.header for m in metrics), "weights", "result"]
     print(format_table(headers, rows, align="lrr" + "r" * len(metrics) + "ll"))
     print(directions_note(metrics, marked=len(records) > 1))
-    if args.json:
-        write_json(args.json, records)
+    if args.json:  # failed models are listed too, so a script sees what is missing and why
+        write_json(
+            args.json, records + [{"model": f.model, "status": "error", "error": f.message} for f in failures]
+        )
     if args.csv:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -207,4 +218,4 @@ def run(args: argparse.Namespace) -> int:
             for im in r["per_image"]:
                 writer.writerow([r["model"], im["id"], *(im.get(m) for m in config.metrics), im["finite"]])
         atomic_write_text(args.csv, buf.getvalue())
-    return 1 if any(r["n_failed"] for r in records) else 0
+    return 1 if failures or any(r["n_failed"] for r in records) else 0
