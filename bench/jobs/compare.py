@@ -106,18 +106,7 @@ def compare(
             row["cached"] += ["profile"] if hit else []
         else:
             notes.append(f"profile failed: {err.message}")
-        tim, hit, err = measure.safe(
-            measure.time,
-            store,
-            model,
-            fac,
-            device=dev,
-            size=plan["size"],
-            pad_from=plan["pad_from"],
-            warmup=plan["warmup"],
-            repeat=plan["repeat"],
-            force=force,
-        )
+        tim, hit, err = measure.safe(measure.time, store, model, fac, device=dev, force=force, **plan)
         timed = None if tim is None else TimeRecord.from_json(tim)
         if timed is not None and (timed.status or "ok") == "ok":
             row["median_s"], row["device_name"] = timed.median_s, timed.device_name

@@ -139,17 +139,7 @@ def run_main_job(
             f"{plan['warmup']} warm-up + {plan['repeat']} timed forwards"
         )
         for name in progress(to_time, desc="time"):
-            rec, hit, err = measure.safe(
-                measure.time,
-                store,
-                name,
-                device=dev,
-                size=plan["size"],
-                pad_from=plan["pad_from"],
-                warmup=plan["warmup"],
-                repeat=plan["repeat"],
-                force=force,
-            )
+            rec, hit, err = measure.safe(measure.time, store, name, device=dev, force=force, **plan)
             if rec is not None and rec.get("status", "ok") != "ok":
                 # A timing that ran but failed (an error the timer caught, failed numerics): its message.
                 rec, err = None, rec.get("error") or rec.get("status")

@@ -234,7 +234,7 @@ def model_card(
         "",
         "## Reproduce",
         "",
-        "`scripts/gpu_train.sh HDR_DIR OUT_DIR MINUTES` (see docs/training.md, "Reproduce on a GPU").",
+        "`scripts/gpu_train.sh HDR_DIR OUT_DIR MINUTES` (see docs/training.md, section 'Reproduce on a GPU').",
         "",
     ]
     return "\n".join(lines)
