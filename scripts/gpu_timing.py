@@ -1,69 +1,120 @@
 #!/usr/bin/env python3
-"""One prepared GPU timing run: EAPNet standard / lightweight and AHDR at 1920x1080 on one CUDA card.
+"""The prepared GPU timing run of issue 17: every network at 1920x1080 on one CUDA card, in ~8 minutes.
 
-    python scripts/gpu_timing.py --out OUT_DIR [--budget-s 225]
-    python scripts/gpu_timing.py --out /tmp/rehearsal --device cpu --size 64x48 --repeat 2 --no-store  # rehearsal
+    python scripts/gpu_timing.py --out OUT                     # on the GPU machine (default budget 450 s)
+    python scripts/gpu_timing.py --out OUT --device cpu --size 64x48 --repeat 2 --no-store   # rehearsal
 
-It needs only the runtime dependencies (torch, torchvision, numpy, opencv): the profilers of the
-``dev`` extra (torchinfo, fvcore, thop, ptflops) are never imported on this path.
+Under one wall-clock budget (``--budget-s``, installs included), in priority order, each step a
+child process with its own timeout (see scripts/gpu_plan.py), the outputs rewritten after EVERY
+step so that a cut-off run keeps what it finished:
 
-Steps, in order of importance, under one wall-clock budget (default 225 s, fits a ~4-minute slot):
+0. describe the machine (a child: the parent never touches CUDA); pip install torch-tensorrt
+   matching the installed torch (and onnxruntime-gpu if an ``onnxruntime`` backend is registered),
+   with a timeout; a failed install is recorded and TensorRT is then "not available";
+1. ``list`` and ``profile`` (meta tensors, CPU: the model list, MAccs, the peak-memory estimate),
+   then ``calibrate --device cuda`` (roofline ceilings, saved in ``OUT/cache``);
+2. ``time``: eager fp32 with TF32 off and on, fp16 and bf16 with CUDA graphs; TensorRT and
+   torch.compile fp16; for the paper's networks first, then every other registered one;
+3. the tables: timing (md/csv/json), numerics vs eager fp32, peak memory vs the estimate, the
+   runtime-vs-MAccs plot, in ``OUT/<card-slug>/`` (raw JSON of every step in ``raw/``), ready to be
+   copied to ``reports/gpu/<card-slug>/`` unchanged.
 
-1. ``calibrate --device cuda``: measured copy bandwidth and matmul rates (roofline ceilings);
-2. ``time`` eager fp32 for the three models (the paper's setting: padded from 1900x1060);
-3. ``time --backend compile --precision fp16``;
-4. ``time --backend tensorrt --precision fp16`` if torch_tensorrt imports (else one line, recorded).
-
-Each step is a child process with its own timeout (killed with its process group when it runs
-over), so one slow compile or crashing backend costs only its own rows; ``time --json`` rewrites
-its file after every model, so a killed step keeps the models it finished. Writes
-``OUT/gpu_timing.json`` (every record, the calibration, what failed and why) and
-``OUT/gpu_timing.md`` (the table, headed by the card's name). Exit 0 when it wrote both files.
+With ``--device cpu`` it is a rehearsal: the same plan, with CUDA graphs, TensorRT, nvidia-smi and
+the installs skipped and recorded as such. It needs only the runtime dependencies (the dev
+profilers torchinfo, fvcore, thop, ptflops are never imported). Exit 0 when it wrote the folder.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import signal
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+SCRIPTS = Path(__file__).resolve().parent
+REPO = SCRIPTS.parent
+sys.path[:0] = [str(SCRIPTS), str(REPO)]  # the helper modules beside this file, and bench (also under runpy)
 
-MODELS = ("eapnet-lightweight", "eapnet-standard", "ahdr")  # cheapest first: a timeout loses the costliest
-# (backend, precision, share of the remaining budget this step may use)
-STEPS = (("eager", "fp32", 0.30), ("compile", "fp16", 0.60), ("tensorrt", "fp16", 1.0))
-PAPER_V100_S = {"eapnet-standard": 0.24, "eapnet-lightweight": 0.15}  # the paper, V100, padded 1920x1080
+from gpu_env import card_slug, driver_version, install_all  # noqa: E402  (needs the sys.path line above)
+from gpu_plan import (  # noqa: E402
+    HEADLINE,
+    PlanOptions,
+    Step,
+    StepResult,
+    child,
+    run_step,
+    select,
+    timing_plan,
+)  # fmt: skip
+from gpu_report import timing_markdown, write_card_folder  # noqa: E402
+
+markdown = timing_markdown  # the name tests/test_timing.py calls
+DEFAULT_BUDGET_S = 450.0  # 7.5 minutes: the ~8-minute slot, installs included, with a margin
 
 
-def run_step(argv: list[str], timeout_s: float, log: Path) -> tuple[int | None, float]:
-    """Run ``run_bench.py ARGV`` with a timeout; returns (exit code or None on timeout, seconds)."""
-    t0 = time.perf_counter()
-    env = {**os.environ, "EAPBENCH_NO_PROGRESS": "1", "PYTHONUNBUFFERED": "1"}
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, help="output folder (created); the card's folder goes inside")
+    ap.add_argument(
+        "--budget-s",
+        type=float,
+        default=DEFAULT_BUDGET_S,
+        help=f"wall-clock budget of the whole run, installs included (default {DEFAULT_BUDGET_S:.0f})",
+    )
+    ap.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated (default: every registered network but the parameter-free references)",
+    )
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=20, help="timed forwards per model (others: half)")
+    ap.add_argument("--device", default="cuda", help="cuda (default); cpu to rehearse at a tiny --size")
+    ap.add_argument(
+        "--size", default="1920x1080", help="timed size (default 1920x1080, padded from 1900x1060)"
+    )
+    ap.add_argument(
+        "--no-store",
+        action="store_true",
+        help="leave every results database alone (default: append to OUT/results.sqlite)",
+    )
+    ap.add_argument(
+        "--steps",
+        default=None,
+        metavar="PATTERNS",
+        help="run only the time steps matching these wildcards, comma-separated (a rerun)",
+    )
+    ap.add_argument(
+        "--step-timeout",
+        action="append",
+        default=[],
+        metavar="PATTERN=S",
+        help="override the timeout of the steps matching PATTERN (repeatable)",
+    )
+    ap.add_argument("--dry-run", action="store_true", help="print the plan with its estimates; time nothing")
+    return ap.parse_args(argv)  # fmt: skip
+
+
+def child_env(out: Path) -> dict[str, str]:
+    path = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return {
+        **os.environ, "EAPBENCH_NO_PROGRESS": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": path,
+        "EAPBENCH_CACHE": str(out / "cache"),  # this run's calibration, never the user's cache
+    }  # fmt: skip
+
+
+def describe(device: str, env: dict[str, str], log: Path) -> dict:
+    """The machine's facts from ``gpu_child.py --describe`` (a UsageError-like exit 2 if that fails)."""
+    cmd = [sys.executable, str(SCRIPTS / "gpu_child.py"), "--describe", device]
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     with open(log, "a") as fh:
-        fh.write(f"\n$ run_bench.py {' '.join(argv)}  (timeout {timeout_s:.0f} s)\n")
-        fh.flush()
-        proc = subprocess.Popen(
-            [sys.executable, str(REPO / "run_bench.py"), *argv],
-            cwd=REPO,
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            rc = proc.wait(timeout=max(timeout_s, 1))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the child and the compile workers it started
-            proc.wait()
-            rc = None
-    return rc, time.perf_counter() - t0
+        fh.write(f"\n$ {' '.join(cmd)}\n{res.stdout}{res.stderr}")
+    if res.returncode != 0:
+        raise SystemExit(f"gpu_timing: cannot describe the machine: {res.stderr.strip().splitlines()[-1:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def read_json(path: Path):
@@ -73,219 +124,154 @@ def read_json(path: Path):
         return None
 
 
-def ms(x) -> str:
-    return "-" if x is None else f"{x * 1e3:.1f}"
+def step_records(step: Step, result: StepResult, raw: Path) -> list[dict]:
+    """The records a time step wrote, marked with its step and mode; a record per model it did not finish."""
+    got = [r for r in (read_json(raw / step.outputs[0]) or []) if isinstance(r, dict)] if step.outputs else []
+    records = [{**r, "mode": step.mode, "step": step.name} for r in got]
+    done = {r.get("model") for r in got}
+    for model in step.models:
+        if model not in done:
+            records.append(
+                {
+                    "model": model,
+                    "backend": step.backend,
+                    "precision": step.precision,
+                    "mode": step.mode,
+                    "step": step.name,
+                    "median_s": None,
+                    "warnings": [],
+                    "status": result.status if result.status != "ok" else "error",
+                    "error": result.detail or "no record written",
+                }  # fmt: skip
+            )
+    return records
 
 
-def markdown(card: str, records: list[dict], calibration: dict | None, notes: list[str]) -> str:
-    r0 = next((r for r in records if r.get("torch_version")), {})
-    lines = [
-        f"# Inference time on {card}",
-        "",
-        f"{r0.get('width', '?')}x{r0.get('height', '?')} input"
-        + (f" (replicate-padded from {r0['pad_from']}, output cropped back)" if r0.get("pad_from") else "")
-        + ", batch 1, "
-        f"torch {r0.get('torch_version')}, CUDA {r0.get('cuda_version')}, cuDNN {r0.get('cudnn_version')}. "
-        + ("CUDA events" if str(r0.get("device", "")).startswith("cuda") else "time.perf_counter")
-        + " around the forward only; warm-up excluded; compile time reported separately. "
-        "rel L2: output vs eager fp32 with TF32 off on the same input. Floor: roofline "
-        "max(2 x MAccs / peak, (weights + activations) bytes / bandwidth), ceilings from "
-        f"{r0.get('roofline_source') or 'no known source'}.",
-        "",
-        "| model | backend | precision | median ms | p10-p90 ms | CV | runs | compile s | peak MiB | rel L2 "
-        "| floor ms | of floor | paper (V100) ms | status |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+def parse_timeouts(items: list[str]) -> dict[str, float]:
+    timeouts = {}
+    for item in items:
+        pattern, _, seconds = item.partition("=")
+        try:
+            timeouts[pattern] = float(seconds)
+        except ValueError:
+            raise SystemExit(f"gpu_timing: --step-timeout {item!r}: expected PATTERN=SECONDS") from None
+    return timeouts
+
+
+def networks(listing: list[dict] | None, wanted: str | None) -> list[str]:
+    """``--models``, else every registered model with parameters that is not an alias of another."""
+    if wanted:
+        return [m.strip() for m in wanted.split(",") if m.strip()]
+    if not listing:
+        return list(HEADLINE)
+    return [
+        r["name"]
+        for r in listing
+        if r.get("params") and r.get("family") != "reference" and not r.get("alias_of")
     ]
-    for r in records:
-        mem = r.get("peak_memory_bytes")
-        status = r.get("status", "-")
-        if status != "ok":
-            status = f"{status}: {r.get('error', '; '.join(r.get('warnings', [])))}"[:120].replace("|", "/")
-        paper_setting = (r.get("backend"), r.get("precision"), r.get("width"), r.get("height")) == (
-            "eager",
-            "fp32",
-            1920,
-            1080,
-        )
-        paper = PAPER_V100_S.get(r["model"]) if paper_setting else None
-        lines.append(
-            f"| {r['model']} | {r.get('backend')} | {r.get('precision')} | {ms(r.get('median_s'))} "
-            + (f"| {ms(r.get('p10_s'))}-{ms(r.get('p90_s'))} | " if r.get("p10_s") is not None else "| - | ")
-            + ("-" if r.get("cv") is None else f"{r['cv']:.1%}")
-            + f" | {r.get('runs', '-')} | "
-            + ("-" if r.get("compile_s") is None else f"{r['compile_s']:.1f}")
-            + " | "
-            + ("-" if mem is None else f"{mem / 2**20:.0f}")
-            + " | "
-            + ("-" if r.get("rel_l2_error") is None else f"{r['rel_l2_error']:.1e}")
-            + f" | {ms(r.get('floor_s'))} | "
-            + ("-" if r.get("floor_fraction") is None else f"{r['floor_fraction']:.1%}")
-            + f" | {ms(paper)} | {status} |"
-        )
-    if calibration:
-        flops = ", ".join(
-            f"{k} {v / 1e12:.3g} TFLOP/s" for k, v in calibration.get("peak_flops", {}).items() if v
-        )
-        lines += [
-            "",
-            f"Measured ceilings (calibrate): copy {calibration['bandwidth_Bps'] / 1e12:.3g} TB/s; matmul {flops}.",
-        ]
-    if notes:
-        lines += ["", "Notes:", *[f"- {n}" for n in notes]]
-    return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True, help="output folder (created)")
-    ap.add_argument(
-        "--budget-s", type=float, default=225.0, help="wall-clock budget for all steps (default 225)"
-    )
-    ap.add_argument("--models", default=",".join(MODELS))
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--repeat", type=int, default=30)
-    ap.add_argument(
-        "--device", default="cuda", help="cuda (default); cpu only to rehearse the script at a tiny --size"
-    )
-    ap.add_argument(
-        "--size", default="1920x1080", help="timed size (default 1920x1080, padded from 1900x1060)"
-    )
-    ap.add_argument(
-        "--no-store",
-        action="store_true",
-        help="leave the results database alone (a rehearsal); by default every time is stored",
-    )
-    args = ap.parse_args()
-
-    import torch
-
-    from bench.core import atomic_write_text, write_json
-
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    t_start = time.perf_counter()
+    deadline = t_start + args.budget_s
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print(f"gpu_timing: no CUDA device (torch {torch.__version__}); nothing to do", file=sys.stderr)
-        return 2
-    from bench.timing import device_name, resolve_device
-
-    card = device_name(resolve_device(args.device))
-    deadline = time.perf_counter() + args.budget_s
     log = out / "gpu_timing.log"
+    env = child_env(out)
+    rehearsal = not args.device.startswith("cuda")
+
+    facts = describe(args.device, env, log)
+    if not facts["cuda_available"]:
+        print(f"gpu_timing: no CUDA device (torch {facts['torch_version']}); nothing to do", file=sys.stderr)
+        return 2
+    card = facts["device_name"]
+    folder = out / card_slug(card)
+    raw = folder / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if rehearsal:
+        notes.append("cpu rehearsal: CUDA graphs, TensorRT, nvidia-smi and the installs skipped")
 
-    cal_path = out / "calibration.json"
-    big = args.device.startswith("cuda")
-    rc, secs = run_step(
-        [
-            "calibrate",
-            "--device",
-            args.device,
-            "--copy-mib",
-            "1024" if big else "64",
-            "--matmul-n",
-            "8192" if big else "512",
-            "--repeat",
-            "5",
-            "--no-save",
-            "--json",
-            str(cal_path),
-        ],
-        min(40.0, deadline - time.perf_counter()),
-        log,
+    installs = [] if args.dry_run else install_all(facts, rehearsal, deadline, log)
+    if any(i.status == "installed" for i in installs):
+        facts = describe(args.device, env, log)  # the versions now importable
+    versions = {"card": card, "driver": driver_version(rehearsal), **facts}
+    trt = facts.get("torch_tensorrt_version", "")
+    tensorrt = (
+        "GPU-only: skipped in the cpu rehearsal" if rehearsal else (trt if trt.startswith("not") else None)
     )
-    calibration = read_json(cal_path)
-    if calibration is None:
-        notes.append(f"calibrate failed (exit {rc}, {secs:.0f} s): see gpu_timing.log")
+    if tensorrt and not rehearsal:
+        notes.append(f"TensorRT not timed: torch_tensorrt {tensorrt}")
 
-    records: list[dict] = []
-    # --force: always measure; a stored result from an earlier run is never passed off as this card's.
-    common = [
-        "--device",
-        args.device,
-        "--size",
-        args.size,
-        "--pad-from",
-        "auto",
-        "--warmup",
-        str(args.warmup),
-        "--repeat",
-        str(args.repeat),
-        "--no-store" if args.no_store else "--force",
-    ]
-    trt = importlib.util.find_spec("torch_tensorrt") is not None
-    runnable = [s for s in STEPS if s[0] != "tensorrt" or trt]
-    for backend, precision, share in STEPS:
-        if (backend, precision, share) == runnable[-1]:
-            share = 1.0  # the last step that can run gets whatever budget is left
-        base = {
-            "device": args.device,
-            "device_name": card,
-            "backend": backend,
-            "precision": precision,
-            "size": args.size,
-            "median_s": None,
-            "warnings": [],
-        }
-        if backend == "tensorrt" and not trt:
-            notes.append(
-                "TensorRT not timed: torch_tensorrt is not installed here (pip install 'eapbench[tensorrt]')"
-            )
-            records += [
-                {**base, "model": m, "status": "skipped", "error": "torch_tensorrt not installed"}
-                for m in models
-            ]
-            continue
-        left = deadline - time.perf_counter()
-        if left < 15:
-            records += [{**base, "model": m, "status": "skipped", "error": "budget spent"} for m in models]
-            continue
-        path = out / f"time-{backend}-{precision}.json"
-        rc, secs = run_step(
-            [
-                "time",
-                "--models",
-                ",".join(models),
-                "--backend",
-                backend,
-                "--precision",
-                precision,
-                *common,
-                "--json",
-                str(path),
-            ],
-            left * share,
-            log,
+    summary: dict = {
+        "card": card, "rehearsal": rehearsal, "command": sys.argv if argv is None else argv,
+        "budget_s": args.budget_s, "versions": versions, "installs": [i.as_dict() for i in installs],
+        "steps": [], "calibration": None, "profile": None, "records": [], "notes": notes,
+    }  # fmt: skip
+
+    def save() -> None:  # after every step: a cut-off run keeps what it finished
+        summary["elapsed_s"] = time.perf_counter() - t_start
+        write_card_folder(folder, summary)
+        if log.exists():
+            shutil.copyfile(log, raw / "gpu_timing.log")
+
+    store = ("--no-store",) if args.no_store else ("--db", str(out / "results.sqlite"), "--force")
+    cal_args = (
+        ("--copy-mib", "1024", "--matmul-n", "8192")
+        if not rehearsal
+        else ("--copy-mib", "64", "--matmul-n", "512")
+    )
+    prelude = [
+        Step("list", child("list", "--json", str(raw / "list.json")), 5, 60, ("list.json",)),
+        Step("profile", child("profile", "--models", args.models or "*", "--size", args.size, "--convention",
+                              "true", "--no-store", "--json", str(raw / "profile.json")), 10, 90, ("profile.json",)),
+        Step("calibrate", child("calibrate", "--device", args.device, *cal_args, "--repeat", "5",
+                                "--json", str(raw / "calibrate.json")), 20, 60, ("calibrate.json",)),
+    ]  # fmt: skip
+    for step in prelude:
+        if args.dry_run and step.name == "calibrate":
+            break
+        result = run_step(step, deadline, log, env)
+        summary["steps"].append(result.as_dict())
+        if result.status != "ok":
+            notes.append(f"{step.name}: {result.status} {result.detail} (see raw/gpu_timing.log)")
+        if step.name == "profile":
+            summary["profile"] = read_json(raw / "profile.json")
+        if step.name == "calibrate":
+            summary["calibration"] = read_json(raw / "calibrate.json")
+        save()
+
+    profile = {p["model"]: p.get("maccs") for p in summary["profile"] or []}
+    opts = PlanOptions(
+        args.device, args.size, args.repeat, args.warmup, raw, store, tensorrt, profile,
+        parse_timeouts(args.step_timeout),
+    )  # fmt: skip
+    plan = select(timing_plan(opts, networks(read_json(raw / "list.json"), args.models)),
+                  args.steps.split(",") if args.steps else None)  # fmt: skip
+    if args.dry_run:
+        for s in plan:
+            print(f"{s.name:32} {len(s.models):2} models  estimate {s.estimate_s:6.0f} s  timeout {s.timeout_s:6.0f} s"
+                  + (f"  skip: {s.skip}" if s.skip else ""))  # fmt: skip
+        print(
+            f"total estimate {sum(s.estimate_s for s in plan if not s.skip):.0f} s (budget {args.budget_s:.0f} s)"
         )
-        got = read_json(path) or []
-        records += got
-        done = {r["model"] for r in got}
-        why = "timeout" if rc is None else f"exit {rc}"
-        for m in models:
-            if m not in done:
-                records.append(
-                    {
-                        **base,
-                        "model": m,
-                        "status": "error",
-                        "error": f"not finished ({why} after {secs:.0f} s)",
-                    }
-                )
-        if rc not in (0, 1):
-            notes.append(
-                f"{backend} {precision}: step ended with {why} after {secs:.0f} s; see gpu_timing.log"
-            )
-
-    summary = {
-        "card": card,
-        "budget_s": args.budget_s,
-        "records": records,
-        "calibration": calibration,
-        "notes": notes,
-    }
-    write_json(out / "gpu_timing.json", summary)
-    atomic_write_text(out / "gpu_timing.md", markdown(card, records, calibration, notes))
-    print((out / "gpu_timing.md").read_text())
+        return 0
+    for step in plan:
+        result = run_step(step, deadline, log, env)
+        summary["steps"].append(result.as_dict())
+        summary["records"] += step_records(step, result, raw)
+        print(
+            f"gpu_timing: {step.name}: {result.status} in {result.seconds:.0f} s {result.detail}",
+            file=sys.stderr,
+        )
+        save()
+    summary["notes"].append(
+        f"wall time {time.perf_counter() - t_start:.0f} s of a {args.budget_s:.0f} s budget"
+    )
+    save()
+    print((folder / "timing.md").read_text())
+    print(f"gpu_timing: wrote {folder}", file=sys.stderr)
     return 0
 
 
