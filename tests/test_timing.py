@@ -205,7 +205,15 @@ def test_scene_from_ntire_files(tmp_path):
 def test_time_model_end_to_end_with_fake_timer(tiny_model):
     timer = FakeTimer([0.004, 0.005, 0.006])
     rec = timing.time_model(
-        tiny_model, size=(40, 24), pad_from=(38, 21), warmup=2, repeat=6, threads=1, memory=False, timer=timer
+        tiny_model,
+        size=(40, 24),
+        pad_from=(38, 21),
+        warmup=2,
+        repeat=6,
+        threads=1,
+        memory=False,
+        timer=timer,
+        noise_rounds=1,
     )
     assert set(timing.RECORD_KEYS) <= set(rec)
     assert timer.calls == 8
@@ -264,6 +272,7 @@ def test_compile_path_records_compile_time(tiny_model, monkeypatch):
         repeat=3,
         memory=False,
         compile_mode="max-autotune",
+        noise_rounds=1,  # counts one round of calls (a real timer on a busy machine could ask for more)
     )
     assert seen["mode"] == "max-autotune"
     assert seen["calls"] == 1 + 1 + 3 + 1  # first (compiling) call, warm-up, timed runs, numerics output

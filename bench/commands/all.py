@@ -32,6 +32,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--repeat", type=int, help="timed forwards per model (default: 100 on a GPU, 5 on the CPU)"
     )
     p.add_argument(
+        "--threads",
+        default="auto",
+        metavar="N|auto",
+        help="CPU threads for the timings (default: auto = the fastest count by this machine's calibration, "
+        "else by a short probe kept in the user cache folder; said in the log)",
+    )
+    p.add_argument(
         "--data", metavar="DIR", help="NTIRE-format folder to evaluate on (default: generated synthetic set)"
     )
     p.add_argument(
@@ -56,9 +63,12 @@ def run(args: argparse.Namespace) -> int:
     from bench.core import UsageError, check_output_dir, check_output_file
     from bench.jobs.mainjob import run_main_job
     from bench.report import format_summary
+    from bench.timing.threads import choose_threads
 
     if args.repeat is not None and args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat} must be at least 1")
+    if str(args.threads).strip().lower() != "auto":
+        choose_threads(args.threads)  # a bad N: exit 2 before any work
     check_output_dir(args.out, "--out")
     check_output_file(args.json, "--json")
     if args.data is not None:
@@ -77,20 +87,26 @@ def run(args: argparse.Namespace) -> int:
         time_size=parse_size(args.time_size) if args.time_size else None,
         repeat=args.repeat,
         plots=not args.no_plots,
+        threads=args.threads,
     )
     s = result["settings"]
     print(format_summary(result["summary"]))
     print(
         f"\nruntimes: {s['device']}, eager fp32, {s['time_size']}, median of {s['repeat']} "
-        f"(after {s['warmup']} warm-up); accuracy on {s['data']}"
+        f"(after {s['warmup']} warm-up)"
+        + (f", {s['threads']} CPU threads ({s['threads_source']})" if s.get("threads") else "")
+        + f"; accuracy on {s['data']}"
     )
     c = result["counts"]
     print(
         f"{c['measured']} measured, {c['cached']} reused from {s['db']}, {len(result['failures'])} failed, "
+        f"{len(result['warnings'])} warnings, "
         f"{result['seconds']:.0f} s"
     )
     for failure in result["failures"]:
         print(f"  failed: {failure}")
+    for warning in result["warnings"]:
+        print(f"  warning: {warning}")
     rep = result["report"]
     print(f"report:  {rep['index']}")
     print(f"tables:  {', '.join(p for paths in rep['tables'].values() for p in paths if p.endswith('.md'))}")

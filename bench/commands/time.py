@@ -65,7 +65,9 @@ def result_table(records: list[dict]) -> str:
                 "-" if r.get("rel_l2_error") is None else f"{r['rel_l2_error']:.1e}",
                 _ms(r.get("floor_s")),
                 "-" if r.get("floor_fraction") is None else f"{r['floor_fraction']:.1%}",
-                r.get("status", "-") if r.get("status") != "error" else f"error: {r.get('error', '')}"[:60],
+                (r.get("status", "-") + (", noisy" if r.get("noisy") else ""))
+                if r.get("status") != "error"
+                else f"error: {r.get('error', '')}"[:60],
                 "cached" if r.get("cached") else "measured",
             ]
         )

@@ -31,6 +31,7 @@ from bench.core.errors import ModelFailure
 from bench.jobs import measure
 from bench.results import ResultsStore, default_db
 from bench.spec.names import resolve_model_names
+from bench.timing.threads import choose_threads
 
 DEFAULT_DATA = DEFAULT_DATA_DIR
 # The default data set: small enough to generate in seconds and evaluate on two cores.
@@ -96,8 +97,13 @@ def run_main_job(
     time_size: tuple[int, int] | None = None,
     repeat: int | None = None,
     plots: bool = True,
+    threads: str | int | None = "auto",
 ) -> dict[str, Any]:
-    """Run the whole job; returns ``{"summary", "report", "failures", "counts", "settings", "seconds"}``."""
+    """Run the whole job; returns ``{"summary", "report", "failures", "warnings", "counts", "settings", "seconds"}``.
+
+    ``threads`` (CPU timings): a number, ``auto`` (this machine's calibrated or probed fastest count;
+    a quick run does not probe and keeps torch's default) or None (torch's default).
+    """
     from bench.report import write_report
 
     t0 = time.perf_counter()
@@ -115,7 +121,12 @@ def run_main_job(
         plan = measure.timing_plan(dev, time_size, None, repeat)
     data_plan = QUICK_DATA_PLAN if quick else DATA_PLAN
     failures: list[str] = []
+    warnings: list[str] = []
     counts = {"measured": 0, "cached": 0}
+    thread_choice = None
+    if dev == "cpu":
+        thread_choice = choose_threads(None if quick and threads == "auto" else threads)
+        plan = {**plan, "threads": thread_choice.threads}
 
     def note(
         kind: str, name: str, record: dict | None, hit: bool, failure: ModelFailure | str | None
@@ -126,6 +137,9 @@ def run_main_job(
             _log(f"  {kind} {name} failed: {message}")
         else:
             counts["cached" if hit else "measured"] += 1
+        for warning in (record or {}).get("warnings") or []:  # every record's, cached ones too
+            warnings.append(f"{kind} {name}: {warning}")
+            _log(f"  {kind} {name} warning: {warning}")
 
     with ResultsStore(db) as store:
         _log(f"[1/4] profiling {len(names)} models at 1900x1060 (meta tensors)")
@@ -137,6 +151,7 @@ def run_main_job(
         _log(
             f"[2/4] timing {len(to_time)} EAPNet models on {dev} at {format_size(*plan['size'])}{pad}, "
             f"{plan['warmup']} warm-up + {plan['repeat']} timed forwards"
+            + (f", {thread_choice.describe()}" if thread_choice else "")
         )
         for name in progress(to_time, desc="time"):
             rec, hit, err = measure.safe(measure.time, store, name, device=dev, force=force, **plan)
@@ -164,12 +179,15 @@ def run_main_job(
         "summary": report["summary"],
         "report": report,
         "failures": failures,
+        "warnings": warnings,
         "counts": counts,
         "settings": {
             "device": dev,
             "time_size": format_size(*plan["size"]),
             "warmup": plan["warmup"],
             "repeat": plan["repeat"],
+            "threads": thread_choice.threads if thread_choice else None,
+            "threads_source": thread_choice.source if thread_choice else None,
             "data": str(data_dir),
             "db": str(db),
             "quick": quick,

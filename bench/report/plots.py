@@ -75,6 +75,19 @@ def _draw_panel(ax: Any, panel: dict, logx: bool, front: bool) -> list[dict]:
             edgecolors="black",
             linewidths=0.4,
         )
+        bars = [p for p in pts if p.get("yerr")]
+        if bars:  # a noisy timing's p10-p90 spread
+            ax.errorbar(
+                [p["x"] for p in bars],
+                [p["y"] for p in bars],
+                yerr=[[p["y"] - p["yerr"][0] for p in bars], [p["yerr"][1] - p["y"] for p in bars]],
+                fmt="none",
+                ecolor=s["color"],
+                elinewidth=1,
+                capsize=3,
+                zorder=2,
+                label="noisy: p10-p90",
+            )
         on_front = pareto_front(pts) if front and len(pts) > 1 else []
         if on_front:
             ax.step(
@@ -214,7 +227,8 @@ def scatter_plot(
 ) -> list[Path]:
     """Draw side-by-side panels to ``stem``.png and .svg.
 
-    A panel is ``{"series": [{"points": [{"label", "x", "y"[, "quiet"]}], "marker", "color", "label"}],
+    A panel is ``{"series": [{"points": [{"label", "x", "y"[, "quiet", "yerr": (low, high)]}], "marker",
+    "color", "label"}],
     "ylabel", "title"[, "logy", "hlines": [(label, y)], "joint_front"]}``. Quantities measured under
     different conditions (paper data vs ours, a V100 vs this CPU) go in separate panels, never on one
     axis; ``front`` draws each series' own Pareto front, ``joint_front`` one front across the panel's
@@ -307,13 +321,15 @@ def render_plots(meas: Any, out_dir: str | os.PathLike) -> list[Path]:
                 else ""
             )
             group = v.get("eval_data", "") if metric in ACCURACY else ""
-            by_data.setdefault(group, []).append(
-                {
-                    "label": _short(m) + tag,
-                    "x": gmaccs(v.get("maccs")),
-                    "y": QUANTITIES[metric].shown(v[metric]),
-                }
-            )
+            point = {
+                "label": _short(m) + tag,
+                "x": gmaccs(v.get("maccs")),
+                "y": QUANTITIES[metric].shown(v[metric]),
+            }
+            spread = v.get("runtime_spread") if metric == "median_s" else None
+            if spread and None not in spread:
+                point["yerr"] = tuple(QUANTITIES[metric].shown(t) for t in spread)  # (p10, p90)
+            by_data.setdefault(group, []).append(point)
         colors = [MEASURED_STYLE["color"], *EXTRA_COLORS]
         return [
             {

@@ -32,7 +32,12 @@ def cell(col: dict, row: dict) -> str:
         return "–" if col["source"] in ("measured", "diff") else ""
     if col.get("metric"):
         spec = QUANTITIES[col["metric"]].fmt
-        return format(value, ("+" + spec) if col["source"] == "diff" else spec)
+        text = format(value, ("+" + spec) if col["source"] == "diff" else spec)
+        spread = row.get(f"{col['metric']}_spread") if col["source"] == "measured" else None
+        if spread and None not in spread:  # a noisy timing: its p10-p90 beside the median
+            q = QUANTITIES[col["metric"]]
+            text += f" (noisy, p10-p90 {format(q.shown(spread[0]), spec)}-{format(q.shown(spread[1]), spec)})"
+        return text
     if isinstance(value, float):
         return format(value, ".4g")
     return str(value)

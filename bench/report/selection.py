@@ -248,6 +248,8 @@ class Measurements:
             out["runtime_setting"] = runtime_setting(tim)
             out["runtime_full_size"] = is_full_size(tim)
             out["runtime_short"] = f"{tim.device} {tim.width}x{tim.height}"
+            if tim.get("noisy"):  # shown with its spread: the cell's text, the plot's error bar
+                out["runtime_spread"] = (tim.p10_s, tim.p90_s)
         ev = self.evaluation(model, loss)
         if ev is not None:
             out.update(eval_fields(ev))

@@ -84,6 +84,7 @@ def build_table(number: str, meas: Measurements) -> dict:
             row[f"{m}_diff"] = ours - paper if both and _comparable(m, measured) else None
         if "median_s" in spec.metrics:
             row["runtime_setting"] = measured.get("runtime_setting", "")
+            row["median_s_spread"] = measured.get("runtime_spread")
         printed = prow.get("params")
         if model == "ahdr" and printed is not None and printed != AHDR_PARAMS_CORRECTED:
             k = QUANTITIES["params"]

@@ -66,10 +66,17 @@ def _profile_summary(r: ProfileRecord) -> str:
     )
 
 
+def _time_ok(r: TimeRecord) -> bool:
+    # A noisy timing (CV above its bound after every round) is stored, to be shown with its spread,
+    # but never reused as a result: the next run measures it again.
+    return status_ok(r) and not r.get("noisy")
+
+
 def _time_summary(r: TimeRecord) -> str:
     return (
         f"median {_fmt(r.median_s, '.4f')} s on {r.device_name or r.device} "
         f"{r.backend or ''} {r.precision or ''} {r.width}x{r.height} ({r.runs} runs)"
+        + (f", noisy: p10-p90 {_fmt(r.p10_s, '.4f')}-{_fmt(r.p90_s, '.4f')} s" if r.get("noisy") else "")
     )
 
 
@@ -92,6 +99,6 @@ def _train_summary(r: TrainRecord) -> str:
 
 
 RESULT_KINDS.add("profile", ResultKind("profile", ProfileRecord, summary=_profile_summary))
-RESULT_KINDS.add("time", ResultKind("time", TimeRecord, summary=_time_summary))
+RESULT_KINDS.add("time", ResultKind("time", TimeRecord, is_ok=_time_ok, summary=_time_summary))
 RESULT_KINDS.add("eval", ResultKind("eval", EvalRecord, is_ok=_eval_ok, summary=_eval_summary))
 RESULT_KINDS.add("train", ResultKind("train", TrainRecord, summary=_train_summary))

@@ -27,10 +27,14 @@ from bench.roofline.calibration import (
     calibrate,
     calibration_path,
     device_slug,
+    foreign_machine,
     load_calibration,
+    run_seconds,
     save_calibration,
+    spread,
 )
 from bench.roofline.floor import device_ceilings, roofline_fields, roofline_floor
+from bench.roofline.machine import machine_key, machine_mismatch, measured_signature
 from bench.roofline.specs import (
     DEVICE_SPECS,
     PRECISION_BYTES,
@@ -42,6 +46,7 @@ from bench.roofline.specs import (
 
 __all__ = [
     "CALIBRATION_DIR", "DEVICE_SPECS", "PRECISION_BYTES", "DeviceSpec", "best_seconds", "calibrate",
-    "calibration_path", "device_ceilings", "device_slug", "find_spec", "load_calibration", "roofline_fields",
-    "roofline_floor", "save_calibration", "spec_ceilings", "spec_table",
+    "calibration_path", "device_ceilings", "device_slug", "find_spec", "foreign_machine", "load_calibration",
+    "machine_key", "machine_mismatch", "measured_signature", "roofline_fields", "roofline_floor", "run_seconds",
+    "save_calibration", "spec_ceilings", "spec_table", "spread",
 ]  # fmt: skip

@@ -1,7 +1,10 @@
 """Calibration: measure the two roofline ceilings (copy bandwidth, matmul rate) on the current device.
 
-``run_bench.py calibrate`` stores the result in the user cache folder (``$EAPBENCH_CACHE``, else ``~/.cache/eapbench``) as ``calibration/<device>.json``; a
-calibration file, when present, wins over the data sheet because it is what this machine really does.
+``run_bench.py calibrate`` stores the result in the user cache folder (``$EAPBENCH_CACHE``, else
+``~/.cache/eapbench``) as ``calibration/<device>.json``; a calibration file, when present, wins over
+the data sheet because it is what this machine really does. A calibration records the machine that
+made it (:mod:`bench.roofline.machine`) and the spread of its runs; one whose machine key differs
+from this machine's is not used (one line on stderr says so, once per file).
 """
 
 from __future__ import annotations
@@ -9,11 +12,15 @@ from __future__ import annotations
 import json
 import platform
 import re
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from bench.core import CALIBRATION_CACHE_DIR, SHIPPED_CALIBRATION_DIR, UsageError, write_json
+from bench.roofline.machine import machine_key, machine_mismatch, measured_signature
 
 CALIBRATION_DIR = CALIBRATION_CACHE_DIR  # where `calibrate` writes; the shipped files are a fallback
 
@@ -26,30 +33,74 @@ def calibration_path(device_name: str, directory: Path | None = None) -> Path:
     return Path(directory or CALIBRATION_DIR) / f"{device_slug(device_name)}.json"
 
 
+REJECTED: set[str] = set()  # calibration files already reported as another machine's (said once)
+
+
+def this_machine(record: dict) -> tuple[dict, float | None]:
+    """This machine's key for the device kind ``record`` was made on, and (CPU) its measured signature."""
+    if record.get("device") == "cuda":
+        import torch  # the GPU's properties; only for a CUDA calibration
+
+        if not torch.cuda.is_available():
+            return {"device_name": "no CUDA device"}, None
+        return machine_key("cuda"), None
+    return machine_key("cpu"), measured_signature()
+
+
+def foreign_machine(record: dict) -> str | None:
+    """Why ``record`` was made on another machine, or None when it is this one's (or records no key)."""
+    if "machine" not in record:
+        return None  # a hand-written or older file: trusted as the user's (its source says unverified)
+    current, signature = this_machine(record)
+    return machine_mismatch(record["machine"], current, signature)
+
+
 def load_calibration(device_name: str, directory: Path | None = None) -> dict | None:
+    """The calibration of ``device_name`` on this machine, or None (none, or another machine's)."""
     path = calibration_path(device_name, directory)
     if directory is None and not path.is_file():
         path = SHIPPED_CALIBRATION_DIR / path.name  # the committed calibration of the project's CI machine
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise UsageError(
             f"calibration file {path}: cannot read ({exc}); delete it or rerun calibrate"
         ) from exc
+    if not isinstance(record, dict):
+        raise UsageError(f"calibration file {path}: not a JSON object; delete it or rerun calibrate")
+    why = foreign_machine(record)
+    if why is not None:
+        if str(path) not in REJECTED:
+            REJECTED.add(str(path))
+            print(f"note: calibration {path} is from another machine ({why}): not used", file=sys.stderr)
+        return None
+    return record
 
 
-def best_seconds(fn: Callable[[], object], sync: Callable[[], object], repeat: int) -> float:
-    # The best of several runs estimates the ceiling: slower runs only add interference.
-    best = float("inf")
+def run_seconds(fn: Callable[[], object], sync: Callable[[], object], repeat: int) -> list[float]:
+    """The seconds of ``repeat`` synchronized runs of ``fn``."""
+    times = []
     for _ in range(repeat):
         sync()
         t0 = time.perf_counter()
         fn()
         sync()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def best_seconds(fn: Callable[[], object], sync: Callable[[], object], repeat: int) -> float:
+    # The best of several runs estimates the ceiling: slower runs only add interference.
+    return min(run_seconds(fn, sync, repeat))
+
+
+def spread(times: list[float]) -> dict[str, float]:
+    """Best, median and worst seconds of a ceiling's runs and their CV (how much to trust the best)."""
+    t = np.asarray(times, dtype=np.float64)
+    cv = float(t.std(ddof=1) / t.mean()) if t.size > 1 and t.mean() > 0 else 0.0
+    return {"best_s": float(t.min()), "median_s": float(np.median(t)), "max_s": float(t.max()), "cv": cv}
 
 
 def calibrate(
@@ -80,7 +131,9 @@ def calibrate(
     src = torch.empty(n_bytes // 4, dtype=torch.float32, device=dev).uniform_()
     dst = torch.empty_like(src)
     dst.copy_(src)  # first touch: page faults and allocator growth are not bandwidth
-    copy_s = best_seconds(lambda: dst.copy_(src), sync, repeat)
+    copy_times = run_seconds(lambda: dst.copy_(src), sync, repeat)
+    copy_s = min(copy_times)
+    spreads = {"bandwidth": spread(copy_times)}
 
     dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
     flops: dict[str, float | None] = {}
@@ -97,7 +150,9 @@ def calibrate(
             torch.backends.cuda.matmul.allow_tf32 = tf32
             try:
                 torch.mm(a, b)
-                secs = best_seconds(lambda a=a, b=b: torch.mm(a, b), sync, repeat)
+                times = run_seconds(lambda a=a, b=b: torch.mm(a, b), sync, repeat)
+                secs = min(times)
+                spreads[f"matmul_{precision}"] = spread(times)
             finally:
                 torch.backends.cuda.matmul.allow_tf32 = old
             flops[precision] = 2 * matmul_n**3 / secs
@@ -114,6 +169,11 @@ def calibrate(
         "repeat": repeat,
         "peak_flops": flops,
         "errors": errors,
+        "spread": spreads,
+        "machine": {
+            **machine_key(dev),
+            **({"signature_gflops": measured_signature()} if dev.type == "cpu" else {}),
+        },
         "torch_version": torch.__version__,
         "host": platform.node(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

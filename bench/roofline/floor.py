@@ -49,7 +49,9 @@ def device_ceilings(
             else flops.get(precision)
         )
         return {
-            "roofline_source": f"calibrated ({calibration_path(device_name, calibration_dir).name})",
+            "roofline_source": f"calibrated ({calibration_path(device_name, calibration_dir).name}"
+            + ("" if "machine" in cal else ", machine unverified")
+            + ")",
             "peak_flops": peak,
             "bandwidth_Bps": cal.get("bandwidth_Bps"),
         }

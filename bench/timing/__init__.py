@@ -19,7 +19,12 @@ the forward on the GPU (then a synchronize), ``time.perf_counter`` on the CPU. I
 Modules: :mod:`~bench.timing.config` (``TimeConfig``: the options, their CLI flags and the cache
 key), :mod:`~bench.timing.backends` (the ``BACKENDS`` registry; a new backend is one file),
 :mod:`~bench.timing.numerics`, :mod:`~bench.timing.memory`, :mod:`~bench.timing.inputs`,
-:mod:`~bench.timing.stats`, :mod:`~bench.timing.timers`, :mod:`~bench.timing.runner`.
+:mod:`~bench.timing.stats`, :mod:`~bench.timing.timers`, :mod:`~bench.timing.runner`,
+:mod:`~bench.timing.threads` (the CPU thread count: given, calibrated or probed).
+
+A round of timed forwards whose CV is above ``max_cv`` is measured again, up to ``noise_rounds``
+rounds; still above, the record says ``noisy: true`` (shown with its p10-p90 spread, never reused
+from the cache as a clean result).
 """
 
 from bench.core import resolve_device
@@ -46,8 +51,16 @@ from bench.timing.numerics import (
     relative_l2,
     strict_fp32,
 )
-from bench.timing.runner import CPU_MACC_LIMIT, RECORD_KEYS, failed_record, model_profile, time_model
-from bench.timing.stats import CV_WARNING, noise_warning, summarize
+from bench.timing.runner import (
+    CPU_MACC_LIMIT,
+    RECORD_KEYS,
+    failed_record,
+    measure_rounds,
+    model_profile,
+    time_model,
+)
+from bench.timing.stats import CV_WARNING, is_noisy, noise_warning, summarize
+from bench.timing.threads import ThreadChoice, choose_threads, probe_threads
 from bench.timing.timers import (
     Timer,
     capture_cuda_graph,
@@ -60,10 +73,11 @@ from bench.timing.timers import (
 
 __all__ = [
     "BACKENDS", "CPU_MACC_LIMIT", "CV_WARNING", "DEFAULT_EV", "PRECISIONS", "RECORD_KEYS", "REL_L2_BOUNDS",
-    "TENSORRT_HINT", "NumericsVerdict", "Option", "TimeConfig", "Timer", "TimingBackend",
-    "add_config_arguments", "build_model", "capture_cuda_graph", "check_backend", "check_numerics",
-    "cpu_name", "cpu_peak_memory", "cpu_timer", "crop_to_size", "device_name", "failed_record",
-    "make_cuda_timer", "make_inputs", "make_timer", "measure", "model_profile", "noise_warning", "option",
+    "TENSORRT_HINT", "NumericsVerdict", "Option", "ThreadChoice", "TimeConfig", "Timer", "TimingBackend",
+    "add_config_arguments", "build_model", "capture_cuda_graph", "check_backend", "check_numerics", "choose_threads",
+    "cpu_name", "cpu_peak_memory", "cpu_timer", "crop_to_size", "device_name", "failed_record", "is_noisy",
+    "make_cuda_timer", "make_inputs", "make_timer", "measure", "measure_rounds", "model_profile", "noise_warning",
+    "option", "probe_threads",
     "pad_to_size", "prepare_compile", "prepare_eager", "prepare_tensorrt", "relative_l2", "resolve_device",
     "resolve_pad_from", "strict_fp32", "summarize", "synchronize", "tensorrt_module", "time_model",
     "timing_backend", "torch_versions",

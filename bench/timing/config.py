@@ -25,6 +25,7 @@ from bench.core.environment import device_name
 from bench.spec.weights import WeightsRef
 from bench.timing.backends import BACKENDS, TimingBackend, check_backend
 from bench.timing.numerics import PRECISIONS, REL_L2_BOUNDS
+from bench.timing.stats import CV_WARNING
 
 Size = tuple[int, int]
 
@@ -127,6 +128,24 @@ class TimeConfig:
     batch: int = field(default=1, metadata=option("batch size (default: 1)", type=int))
     warmup: int = field(default=10, metadata=option("untimed forwards first (default: 10)", type=int))
     repeat: int = field(default=100, metadata=option("timed forwards (default: 100)", type=int))
+    max_cv: float = field(
+        default=CV_WARNING,
+        metadata=option(
+            "noise bound: a timing whose coefficient of variation is above it is measured again "
+            f"(default: {CV_WARNING})",
+            type=float,
+            in_key=False,  # a bound on the result, not a setting of it: a cached result is checked against it
+        ),
+    )
+    noise_rounds: int = field(
+        default=3,
+        metadata=option(
+            "rounds of timed forwards at most while the CV is above --max-cv; still above: stored as noisy "
+            "(default: 3)",
+            type=int,
+            in_key=False,
+        ),
+    )
     threads: int | None = field(
         default=None,
         metadata=option(
@@ -185,6 +204,10 @@ class TimeConfig:
             )
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads {self.threads}: must be >= 1")
+        if not (math.isfinite(self.max_cv) and self.max_cv > 0) or self.noise_rounds < 1:
+            raise UsageError(
+                f"--max-cv {self.max_cv} must be a positive number and --noise-rounds {self.noise_rounds} >= 1"
+            )
         bound = self.max_rel_error
         if bound is not None and not (math.isfinite(bound) and bound > 0):
             raise UsageError(f"--max-rel-error {bound}: must be a positive number")

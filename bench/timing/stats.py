@@ -36,11 +36,18 @@ def summarize(times: Sequence[float]) -> dict[str, float | int]:
     }
 
 
-def noise_warning(stats: dict, limit: float = CV_WARNING) -> str | None:
+def is_noisy(stats: dict, limit: float = CV_WARNING) -> bool:
+    """Whether the spread of one round of runs is above the noise bound."""
+    return stats["cv"] > limit
+
+
+def noise_warning(stats: dict, limit: float = CV_WARNING, rounds: int = 1) -> str | None:
     """One line when the spread says the machine was busy, else None."""
-    if stats["cv"] > limit:
+    if is_noisy(stats, limit):
+        tried = f" in each of {rounds} rounds" if rounds > 1 else ""
         return (
-            f"coefficient of variation {stats['cv']:.1%} > {limit:.0%} over {stats['runs']} runs: "
-            "the machine is noisy (other load, frequency scaling); trust the median, not the mean"
+            f"coefficient of variation {stats['cv']:.1%} > {limit:.0%} over {stats['runs']} runs{tried}: "
+            "the machine is noisy (other load, frequency scaling); marked noisy, with its spread "
+            f"p10-p90 {stats['p10_s'] * 1e3:.3g}-{stats['p90_s'] * 1e3:.3g} ms; trust the median, not the mean"
         )
     return None
