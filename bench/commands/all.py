@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from bench.core import REPORTS_DIR, REPORTS_DIR_SHOWN, parse_size, write_json
+from bench.core import (
+    REPORTS_DIR,
+    REPORTS_DIR_SHOWN,
+    UsageError,
+    check_output_dir,
+    check_output_file,
+    parse_size,
+    write_json,
+)
+from bench.jobs.mainjob import run_main_job
+from bench.report import format_summary
 
 NAME = "all"
 ORDER = 1
@@ -53,17 +64,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.core import UsageError, check_output_dir, check_output_file
-    from bench.jobs.mainjob import run_main_job
-    from bench.report import format_summary
-
     if args.repeat is not None and args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat} must be at least 1")
     check_output_dir(args.out, "--out")
     check_output_file(args.json, "--json")
     if args.data is not None:
-        from pathlib import Path
-
         if not Path(args.data).is_dir():
             raise UsageError(f"--data {args.data}: no such folder")
     result = run_main_job(

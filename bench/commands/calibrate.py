@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.core import UsageError, write_json
+from bench.core import UsageError, check_output_file, resolve_device, write_json
 from bench.core.tables import format_table
+from bench.roofline import PRECISION_BYTES, calibrate, calibration_path
 
 NAME = "calibrate"
 ORDER = 45
@@ -41,9 +42,6 @@ def _rate(flops: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.core import check_output_file, resolve_device
-    from bench.roofline import PRECISION_BYTES, calibrate, calibration_path
-
     dev = resolve_device(args.device)
     cuda = dev.type == "cuda"
     precisions = tuple(

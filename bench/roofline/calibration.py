@@ -13,7 +13,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.core import CALIBRATION_CACHE_DIR, SHIPPED_CALIBRATION_DIR, UsageError, write_json
+import torch
+
+from bench.core import (
+    CALIBRATION_CACHE_DIR,
+    SHIPPED_CALIBRATION_DIR,
+    UsageError,
+    environment,
+    resolve_device,
+    write_json,
+)
 
 CALIBRATION_DIR = CALIBRATION_CACHE_DIR  # where `calibrate` writes; the shipped files are a fallback
 
@@ -66,11 +75,6 @@ def calibrate(
     counts ``2 n^3`` FLOPs. fp32 matmuls run with TF32 off (the honest fp32 ceiling); on CUDA the
     TF32 rate is measured too, because cuDNN uses it for fp32 convolutions by default.
     """
-    import torch
-
-    from bench.core import resolve_device
-    from bench.core.environment import device_name as _device_name
-
     dev = resolve_device(device)
     if threads:
         torch.set_num_threads(threads)
@@ -106,7 +110,7 @@ def calibrate(
             errors[precision] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     return {
         "device": dev.type,
-        "device_name": _device_name(dev),
+        "device_name": environment.device_name(dev),
         "threads": torch.get_num_threads() if dev.type == "cpu" else None,
         "bandwidth_Bps": 2 * n_bytes / copy_s,
         "copy_mib": copy_mib,
