@@ -13,6 +13,7 @@ import pkgutil
 import sys
 from types import ModuleType
 
+import bench.commands
 from bench.core import UsageError
 from bench.core.plugins import load_plugins
 
@@ -27,9 +28,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _command_modules() -> list[ModuleType]:
-    import bench.commands as pkg
-
-    mods = [importlib.import_module(f"bench.commands.{m.name}") for m in pkgutil.iter_modules(pkg.__path__)]
+    paths = bench.commands.__path__
+    mods = [importlib.import_module(f"bench.commands.{m.name}") for m in pkgutil.iter_modules(paths)]
     mods = [m for m in mods if hasattr(m, "NAME") and hasattr(m, "run")]
     return sorted(mods, key=lambda m: (getattr(m, "ORDER", 50), m.NAME))
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -181,7 +182,6 @@ def _ensure_builtin_models() -> None:
     if _LOADED:
         return
     _LOADED = True
-    import importlib
 
     from models import BUILTIN_MODULES  # here, not at the top: `models/__init__` imports this module
 

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from bench.core import REPORTS_DIR, REPORTS_DIR_SHOWN, parse_size, write_json
+from bench.core import (
+    REPORTS_DIR,
+    REPORTS_DIR_SHOWN,
+    UsageError,
+    check_output_dir,
+    check_output_file,
+    parse_size,
+    write_json,
+)
+from bench.jobs.mainjob import run_main_job
+from bench.report import format_summary
+from bench.timing.threads import choose_threads
 
 NAME = "all"
 ORDER = 1
@@ -60,11 +72,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.core import UsageError, check_output_dir, check_output_file
-    from bench.jobs.mainjob import run_main_job
-    from bench.report import format_summary
-    from bench.timing.threads import choose_threads
-
     if args.repeat is not None and args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat} must be at least 1")
     if str(args.threads).strip().lower() != "auto":
@@ -72,8 +79,6 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out, "--out")
     check_output_file(args.json, "--json")
     if args.data is not None:
-        from pathlib import Path
-
         if not Path(args.data).is_dir():
             raise UsageError(f"--data {args.data}: no such folder")
     result = run_main_job(

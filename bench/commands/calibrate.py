@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.core import UsageError, write_json
+from bench.core import UsageError, check_output_file, resolve_device, write_json
 from bench.core.tables import format_table
+from bench.roofline import PRECISION_BYTES, calibrate, calibration_path
+from bench.timing import threads
 
 NAME = "calibrate"
 ORDER = 45
@@ -49,10 +51,6 @@ def _rate(flops: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.core import check_output_file, resolve_device
-    from bench.roofline import PRECISION_BYTES, calibrate, calibration_path
-    from bench.timing.threads import choose_threads, probe_record, probe_threads
-
     dev = resolve_device(args.device)
     cuda = dev.type == "cuda"
     precisions = tuple(
@@ -66,10 +64,10 @@ def run(args: argparse.Namespace) -> int:
     auto = str(args.threads).strip().lower() == "auto"
     if auto and cuda:
         raise UsageError("--threads auto picks CPU threads: use it with --device cpu")
-    choice = choose_threads(args.threads) if args.threads is not None and not auto else None  # checks N
+    choice = threads.choose_threads(args.threads) if args.threads is not None and not auto else None  # checks N
     check_output_file(args.json, "--json")
     if auto:
-        choice = probe_threads()
+        choice = threads.probe_threads()
         print(f"threads: {choice.describe()}")
     rec = calibrate(
         str(dev),
@@ -80,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         threads=choice.threads if choice else None,
     )
     if auto:
-        rec["threads_probe"] = probe_record(choice)
+        rec["threads_probe"] = threads.probe_record(choice)
     rows = [["memory bandwidth", f"{rec['bandwidth_Bps'] / 1e9:.1f} GB/s"]]
     for prec, flops in rec["peak_flops"].items():
         rows.append([f"matmul {prec}", "-" if flops is None else _rate(flops)])

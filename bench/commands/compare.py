@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from bench.core import REPORTS_DIR, REPORTS_DIR_SHOWN, UsageError, parse_size, write_json
+from bench.core import (
+    REPORTS_DIR,
+    REPORTS_DIR_SHOWN,
+    UsageError,
+    check_output_dir,
+    check_output_file,
+    parse_ids,
+    parse_size,
+    write_json,
+)
+from bench.core.tables import format_table
+from bench.jobs.compare import COLUMNS, DEFAULT_AGAINST, compare, table_cells
 from bench.results import add_store_arguments, store_from_args
 from bench.spec.names import resolve_model_names
 
@@ -20,8 +31,6 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from bench.jobs.compare import DEFAULT_AGAINST
-
     p.add_argument(
         "--variant", required=True, metavar="SPEC", help="file.py:factory, module:Class or a model name"
     )
@@ -58,10 +67,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.core import check_output_dir, check_output_file, parse_ids
-    from bench.core.tables import format_table
-    from bench.jobs.compare import compare
-
     against = resolve_model_names(args.against)
     size = parse_size(args.size) if args.size else None
     if args.data is None and args.weights:
@@ -92,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if store is not None:
             store.close()
-    from bench.jobs.compare import COLUMNS, table_cells
 
     print(
         format_table(

@@ -10,11 +10,17 @@ from dataclasses import replace
 from typing import Any
 
 from bench.core import UsageError, atomic_write_text, write_json
+from bench.core import distributed as D
 from bench.core.tables import format_table
+from bench.data import ids_from_args
 from bench.data.layouts import add_layout_argument
 from bench.evaluation import METRICS, EvalConfig, Metric, default_metrics
+from bench.evaluation.evaluate import describe_metrics
+from bench.jobs import measure
 from bench.results import add_store_arguments, store_from_args
 from bench.spec.names import resolve_model_names
+from bench.spec.variants import load_variant
+from models.registry import is_model, model_info
 
 NAME = "eval"
 ORDER = 65
@@ -81,8 +87,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _models_to_evaluate(patterns: str, weights: str | None) -> list[str]:
     """Expand the patterns; models that a *wildcard* matched but that ship no weights are skipped
     with a note (a model named explicitly without weights is still an error, in bench.evaluation.evaluate)."""
-    from models.registry import model_info
-
     names, skipped = [], []
     for pattern in patterns.split(","):
         wildcard = any(c in pattern for c in "*?[")
@@ -127,13 +131,6 @@ def directions_note(metrics: list[Metric], marked: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.core import distributed as D
-    from bench.data import ids_from_args
-    from bench.evaluation.evaluate import describe_metrics
-    from bench.jobs import measure
-    from bench.spec.variants import load_variant
-    from models.registry import is_model
-
     ids = ids_from_args(args.ids, args.split)
     # Every option checked here, in one place, before any model is built or the store opened.
     config = EvalConfig(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+import torch
+
 from bench.core import write_json
 from bench.core.tables import format_table
 from bench.spec.names import resolve_model_names
+from models.registry import create_model, model_info
 
 NAME = "list"
 ORDER = 10
@@ -22,10 +25,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def registry_rows(pattern: str = "*") -> list[dict]:
     """One dict per model: name, family, paper_table, paper_row, params, alias_of, description."""
-    import torch
-
-    from models.registry import create_model, model_info
-
     rows = []
     for name in resolve_model_names(pattern):
         info = model_info(name)

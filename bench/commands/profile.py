@@ -16,12 +16,14 @@ from bench import complexity
 from bench.core import (
     UsageError,
     atomic_write_text,
+    check_output_file,
     format_size,
     parse_size,
     progress,
     write_json,
 )
 from bench.core.tables import format_table
+from bench.jobs import measure
 from bench.results import add_store_arguments, store_from_args
 from bench.spec.names import resolve_model_names
 
@@ -96,9 +98,6 @@ def _g(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.core import check_output_file
-    from bench.jobs import measure
-
     names = resolve_model_names(args.models)
     check_output_file(args.json, "--json")  # before any counting, not after it
     check_output_file(args.csv, "--csv")

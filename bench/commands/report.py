@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from bench.core import REPORTS_DIR, REPORTS_DIR_SHOWN, write_json
+from bench.core import REPORTS_DIR, REPORTS_DIR_SHOWN, check_output_dir, check_output_file, write_json
+from bench.report import format_summary, write_report
 from bench.results import open_store
 
 NAME = "report"
@@ -31,9 +32,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.core import check_output_dir, check_output_file
-    from bench.report import format_summary, write_report
-
     check_output_dir(args.out, "--out")
     check_output_file(args.json, "--json")
     with open_store(args.db, must_exist=True) as store:

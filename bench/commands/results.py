@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.core import UsageError, write_json
+from bench.core import UsageError, check_output_file, to_json, write_json
 from bench.core.tables import format_table
 from bench.results import RESULT_KINDS, export_csv, open_store, summarize
 
@@ -34,8 +34,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.core import check_output_file
-
     check_output_file(args.csv, "--csv")
     check_output_file(args.json, "--json")
     with open_store(args.db, must_exist=True) as store:
@@ -43,7 +41,6 @@ def run(args: argparse.Namespace) -> int:
             row = store.get(args.show)
             if row is None:
                 raise UsageError(f"no result with id {args.show} in {store.path}")
-            from bench.core import to_json
 
             print(to_json(row), end="")
             rows = [row]

@@ -6,10 +6,13 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from bench.core import UsageError, format_size, write_json
+from bench import timing
+from bench.core import UsageError, check_output_file, format_size, write_json
 from bench.core.tables import format_table
+from bench.jobs import measure
 from bench.results import ResultsStore, add_store_arguments, store_from_args
 from bench.spec.names import resolve_model_names
+from bench.timing import TimeConfig, add_config_arguments
 
 if TYPE_CHECKING:
     from bench.timing import TimeConfig
@@ -27,8 +30,6 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from bench.timing import add_config_arguments
-
     p.add_argument(
         "--models",
         required=True,
@@ -90,9 +91,6 @@ def result_table(records: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.core import check_output_file
-    from bench.timing import TimeConfig
-
     names = resolve_model_names(args.models)
     if args.weights and len(names) > 1:
         raise UsageError(f"--weights belongs to one model, but --models {args.models!r} names {len(names)}")
@@ -109,9 +107,6 @@ def run(args: argparse.Namespace) -> int:
 def _time_all(
     args: argparse.Namespace, store: ResultsStore | None, names: list[str], config: TimeConfig
 ) -> int:
-    from bench import timing
-    from bench.jobs import measure
-
     dev = config.torch_device
     size, pad_from = config.size, config.pad_from
     records: list[dict] = []

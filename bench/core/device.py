@@ -11,7 +11,7 @@ def resolve_device(name: str | None = "auto", local_rank: int | None = None):
     ``auto`` picks a CUDA GPU when there is one. A bare ``cuda`` means this process's GPU: under
     torchrun ``cuda:LOCAL_RANK`` (pass ``local_rank``), else the current device.
     """
-    import torch
+    import torch  # deferred: `import bench.core` loads no third-party package (test_architecture)
 
     text = (name or "auto").strip().lower()
     if text == "auto":

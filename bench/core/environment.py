@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,6 @@ def git_revision() -> str | None:
 
 
 def suite_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("eapbench")
     except PackageNotFoundError:
@@ -64,14 +63,14 @@ def cpu_name() -> str:
 
 def device_name(device: Any) -> str:
     """A GPU's marketing name, or :func:`cpu_name` for the CPU."""
-    import torch
+    import torch  # deferred: `import bench.core` loads no third-party package (test_architecture)
 
     device = torch.device(device)
     return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
 
 
 def torch_versions() -> dict[str, str | None]:
-    import torch
+    import torch  # deferred: `import bench.core` loads no third-party package (test_architecture)
 
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     return {
@@ -83,7 +82,7 @@ def torch_versions() -> dict[str, str | None]:
 
 def environment_manifest(device: str | None = None) -> dict[str, Any]:
     """Where and with what a result was measured: versions, revision, machine, device."""
-    import torch
+    import torch  # deferred: `import bench.core` loads no third-party package (test_architecture)
 
     revision, dirty = git_state()
     cuda = torch.cuda.is_available()

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bench.core import UsageError
+from bench.core import UsageError, parse_ids, read_split_file
 from bench.data.layouts import (
     DEFAULT_LAYOUT,
     DatasetError,
@@ -179,8 +179,6 @@ def dataset_fingerprint(
 
 def ids_from_args(ids: str | None = None, split: str | os.PathLike | None = None) -> list[str] | None:
     """Combine the CLI's ``--ids 0000-0099,0150`` and ``--split FILE`` options (at most one) into an id list."""
-    from bench.core import parse_ids, read_split_file
-
     if ids and split:
         raise UsageError("give either --ids or --split, not both")
     if ids:

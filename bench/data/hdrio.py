@@ -78,7 +78,7 @@ def write_hdr_png(path: str | os.PathLike, img: Any) -> Path:
 
 def write_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     """Atomically write an HxWx3 RGB uint8 or uint16 array as a PNG (OpenCV stores BGR)."""
-    import cv2
+    import cv2  # deferred: only reading/writing pixels needs OpenCV; the CLI start-up does not load it
 
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
     if not ok:
@@ -106,7 +106,7 @@ def read_alignratio(path: str | os.PathLike) -> float:
 
 def read_hdr_png(path: str | os.PathLike) -> np.ndarray:
     """Read a 16-bit HDR PNG and divide by its alignratio: HxWx3 RGB float32."""
-    import cv2
+    import cv2  # deferred: only reading/writing pixels needs OpenCV; the CLI start-up does not load it
 
     png = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if png is None:

@@ -36,6 +36,9 @@ from bench.evaluation.config import EvalConfig
 from bench.evaluation.metrics import score_image, summarize
 from bench.evaluation.predict import check_tiling, predict, tile_starts
 from bench.evaluation.registry import METRICS
+from bench.spec.variants import load_variant
+from bench.train.checkpoint import load_weights
+from models.registry import is_model, model_info
 
 
 def _has_parameters(model: nn.Module) -> bool:
@@ -161,9 +164,6 @@ def resolve_weights(model: nn.Module, name: str, weights: str | None, registered
     Explicit ``weights`` win; otherwise a registered model's default (``models.registry`` ``weights``,
     relative to ``weights/``). A model with parameters and no weights is a :class:`UsageError`.
     """
-    from bench.train.checkpoint import load_weights
-    from models.registry import model_info
-
     if weights is None and registered:
         default = model_info(name).weights
         if default:
@@ -197,9 +197,6 @@ def evaluate(
     ``roundtrip16``, ``save_predictions``, ``tile``, ``device``, ``metrics``, ...). The record's
     ``weights`` is the file actually loaded.
     """
-    from bench.spec.variants import load_variant
-    from models.registry import is_model
-
     name, factory = load_variant(spec)
     model = factory()
     loaded = resolve_weights(model, name, weights, registered=is_model(name))

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from bench.data.hdrio import GAMMA, NonFiniteError, UnscorableError, roundtrip16, to_hwc
 from bench.evaluation.registry import METRICS, register_metric, select_metrics
@@ -77,8 +78,6 @@ def _psnr_l(p: np.ndarray, g: np.ndarray) -> float:
 def mu_law(x: Any, mu: float = MU) -> Any:
     """µ-law compression ``log(1 + µ x) / log(1 + µ)``; NumPy arrays and torch tensors alike (for losses)."""
     if hasattr(x, "detach"):
-        import torch
-
         return torch.log1p(mu * x) / math.log1p(mu)
     return np.log1p(mu * np.asarray(x)) / math.log1p(mu)
 
@@ -86,8 +85,6 @@ def mu_law(x: Any, mu: float = MU) -> Any:
 def mu_tonemap(x: Any, norm: Any, mu: float = MU) -> Any:
     """The PSNR-µ tonemap of linear values: ``mu_law(tanh(x / norm))``; NumPy or torch (``norm`` may broadcast)."""
     if hasattr(x, "detach"):
-        import torch
-
         return mu_law(torch.tanh(x / norm), mu)
     return mu_law(np.tanh(np.asarray(x) / norm), mu)
 

@@ -17,10 +17,14 @@ Results go through the results store (cached unless ``force``) and into a compar
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from bench.core import (
     REPORTS_DIR,
@@ -36,6 +40,7 @@ from bench.jobs import measure
 from bench.report.plots import MEASURED_STYLE, VARIANT_STYLE, gmaccs, scatter_plot
 from bench.report.quantities import QUANTITIES, with_legacy_keys
 from bench.results import EvalRecord, ProfileRecord, ResultsStore, TimeRecord
+from bench.spec.variants import check_contract, load_variant
 
 DEFAULT_AGAINST = "eapnet-standard,eapnet-lightweight,ahdr"
 
@@ -58,7 +63,6 @@ def evaluable(name: str, factory: Any, weights: str | None) -> tuple[bool, str |
     """Whether a model can be scored: it has weights, or it has no parameters at all."""
     if weights:
         return True, None
-    import torch
 
     with torch.device("meta"):
         has_params = any(True for _ in measure.build(name, factory).parameters())
@@ -82,8 +86,6 @@ def compare(
     plots: bool = True,
 ) -> dict[str, Any]:
     """Run the comparison; returns ``{"rows", "settings", "files"}`` (rows are plain dicts)."""
-    from bench.spec.variants import check_contract, load_variant
-
     if weights is not None and not Path(weights).exists():
         raise UsageError(f"weights {weights}: no such file or folder")
     if data is not None and not Path(data).is_dir():
@@ -196,9 +198,6 @@ def render_markdown(rows: list[dict], settings: dict) -> str:
 
 
 def render_csv(rows: list[dict]) -> str:
-    import csv
-    import io
-
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([k for k, _ in COLUMNS])

@@ -28,10 +28,13 @@ from typing import Any
 
 from bench.core import DEFAULT_DATA_DIR, REPORTS_DIR, format_size, progress, resolve_device
 from bench.core.errors import ModelFailure
+from bench.data.simulate import make_synthetic
 from bench.jobs import measure
+from bench.report import write_report
 from bench.results import ResultsStore, default_db
 from bench.spec.names import resolve_model_names
 from bench.timing.threads import choose_threads
+from models.registry import model_info
 
 DEFAULT_DATA = DEFAULT_DATA_DIR
 # The default data set: small enough to generate in seconds and evaluate on two cores.
@@ -46,8 +49,6 @@ def _log(msg: str) -> None:
 
 def ensure_data(folder: str | os.PathLike, n: int, size: tuple[int, int], seed: int) -> Path:
     """The synthetic data set in ``folder``, generated only if absent or made with other settings."""
-    from bench.data.simulate import make_synthetic
-
     out = Path(folder)
     manifest = out / "manifest.json"
     if manifest.is_file():
@@ -69,15 +70,11 @@ def ensure_data(folder: str | os.PathLike, n: int, size: tuple[int, int], seed: 
 
 def timed_models(names: list[str]) -> list[str]:
     """The EAPNet family among ``names``, one name per architecture (aliases share results)."""
-    from models.registry import model_info
-
     return [n for n in names if model_info(n).family == "eapnet" and not model_info(n).alias_of]
 
 
 def evaluated_models(names: list[str]) -> list[str]:
     """Parameter-free references and models whose shipped weights are on disk (aliases share results)."""
-    from models.registry import model_info
-
     return [
         n
         for n in names
@@ -104,8 +101,6 @@ def run_main_job(
     ``threads`` (CPU timings): a number, ``auto`` (this machine's calibrated or probed fastest count;
     a quick run does not probe and keeps torch's default) or None (torch's default).
     """
-    from bench.report import write_report
-
     t0 = time.perf_counter()
     db = db or default_db()
     names = resolve_model_names(models)

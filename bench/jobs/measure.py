@@ -18,12 +18,17 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from bench import complexity, timing
 from bench.core import NTIRE_SIZE, format_size, resolve_device
+from bench.core import distributed as D
 from bench.core.errors import ModelFailure, UsageError
+from bench.evaluation import evaluate as ev
 from bench.evaluation.config import EvalConfig
 from bench.results import ResultsStore, cached
+from bench.roofline import roofline_fields
 from bench.spec.model import ModelSpec
 from bench.spec.weights import WeightsRef
+from models.registry import is_model
 
 if TYPE_CHECKING:
     from bench.timing import TimeConfig
@@ -67,8 +72,6 @@ def profile(
     per_layer: bool = False,
 ) -> tuple[dict, bool]:
     """The complexity record at ``size`` (meta tensors: no memory, no compute); ``(record, from_cache)``."""
-    from bench import complexity
-
     settings: dict[str, Any] = {
         "size": format_size(*size),
         "convention": convention,
@@ -118,9 +121,6 @@ def time(
     torch is not reused. ``profile`` (a complexity record at the timed size) adds the roofline
     fields; on a cache hit they are derived again from it (cheap), so the latest calibration is used.
     """
-    from bench import timing
-    from bench.roofline import roofline_fields
-
     if config is None:
         if "size" not in options:  # no silent 1920x1080 default: the caller's plan decides the size
             raise TypeError("measure.time() needs size= (or config=)")
@@ -197,10 +197,6 @@ def evaluate(
     always evaluates (the files must be written). Under torchrun (``distributed``) every rank reads
     the store and only rank 0 writes.
     """
-    from bench.core import distributed as D
-    from bench.evaluation import evaluate as ev
-    from models.registry import is_model
-
     if config is None:
         if data is None:
             raise TypeError("measure.evaluate needs data= or config=")

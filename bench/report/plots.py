@@ -181,7 +181,7 @@ def _place_labels(ax: Any, labels: list[dict]) -> None:
     Front points are placed first; a label that fits nowhere takes the offset with the least overlap.
     Run after the layout is final (positions are in display units).
     """
-    from matplotlib.transforms import Bbox
+    from matplotlib.transforms import Bbox  # deferred: matplotlib only when a plot is drawn
 
     renderer = ax.figure.canvas.get_renderer()
     r = 3.5 * ax.figure.dpi / 72  # a marker's half-width in display units
@@ -234,10 +234,10 @@ def scatter_plot(
     axis; ``front`` draws each series' own Pareto front, ``joint_front`` one front across the panel's
     series (for series measured under identical settings).
     """
-    import matplotlib
+    import matplotlib  # deferred: matplotlib (~0.5 s) is only needed when a plot is drawn, not at CLI start-up
 
     matplotlib.use("Agg")  # no display; also keeps tests headless
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: after matplotlib.use('Agg')
 
     fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 5.4), squeeze=False, sharex=True)
     try:

@@ -23,6 +23,7 @@ from typing import Any
 from bench.core import NTIRE_SIZE, PADDED_SIZE, REPO_ROOT, WEIGHTS_DIR
 from bench.report.paper import normalize_loss
 from bench.results import RESULT_KINDS, EvalRecord, ProfileRecord, TimeRecord, TrainRecord, typed
+from models.registry import model_info
 
 FULL_SIZES = {NTIRE_SIZE, PADDED_SIZE}
 # Conventions whose numbers follow the paper's counting rules (protocol section 3), best first.
@@ -32,8 +33,6 @@ PAPER_CONVENTIONS = ("ntire", "torchinfo", "paper")
 def model_info_or_none(name: str) -> Any:
     """The registry's ``ModelInfo`` of ``name``, or None for a model it does not know (a user's variant)."""
     try:
-        from models.registry import model_info  # the model zoo loads torch: only when a cell needs it
-
         return model_info(name)
     except Exception:  # unknown name or the registry cannot load: treat as an unregistered model
         return None

@@ -16,18 +16,17 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from bench.core import REPORTS_DIR_SHOWN
 from bench.results.kinds import is_ok
 from bench.results.store import ResultsStore, open_store
 from bench.spec.model import model_config_hash
+from models.registry import create_model, is_model
 
 
 def registry_config_hash(name: str, **overrides: Any) -> str:
     """:func:`model_config_hash` of a registered model, built on the meta device (no memory, no init)."""
-    import torch
-
-    from models.registry import create_model
-
     with torch.device("meta"):
         model = create_model(name, **overrides)
     return model_config_hash(model)
@@ -97,8 +96,6 @@ def record_results(
     model is computed here, on the meta device. Records whose ``status`` is not ``ok`` are skipped:
     a failure is not a result to reuse.
     """
-    from models.registry import is_model
-
     items = []
     for rec in records:
         if rec.get("status", "ok") != "ok":

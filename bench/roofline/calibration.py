@@ -18,8 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from bench.core import CALIBRATION_CACHE_DIR, SHIPPED_CALIBRATION_DIR, UsageError, write_json
+from bench.core import (
+    CALIBRATION_CACHE_DIR,
+    SHIPPED_CALIBRATION_DIR,
+    UsageError,
+    environment,
+    resolve_device,
+    write_json,
+)
 from bench.roofline.machine import machine_key, machine_mismatch, measured_signature
 
 CALIBRATION_DIR = CALIBRATION_CACHE_DIR  # where `calibrate` writes; the shipped files are a fallback
@@ -117,11 +125,6 @@ def calibrate(
     counts ``2 n^3`` FLOPs. fp32 matmuls run with TF32 off (the honest fp32 ceiling); on CUDA the
     TF32 rate is measured too, because cuDNN uses it for fp32 convolutions by default.
     """
-    import torch
-
-    from bench.core import resolve_device
-    from bench.core.environment import device_name as _device_name
-
     dev = resolve_device(device)
     if threads:
         torch.set_num_threads(threads)
@@ -161,7 +164,7 @@ def calibrate(
             errors[precision] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     return {
         "device": dev.type,
-        "device_name": _device_name(dev),
+        "device_name": environment.device_name(dev),
         "threads": torch.get_num_threads() if dev.type == "cpu" else None,
         "bandwidth_Bps": 2 * n_bytes / copy_s,
         "copy_mib": copy_mib,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bench.core.errors import UsageError
+from models.registry import list_models, suggest
 
 
 def resolve_model_names(patterns: str | Iterable[str]) -> list[str]:
@@ -13,8 +14,6 @@ def resolve_model_names(patterns: str | Iterable[str]) -> list[str]:
     A pattern that matches nothing is an error naming close matches, so typos never silently
     shrink a benchmark.
     """
-    from models.registry import list_models, suggest
-
     if isinstance(patterns, str):
         patterns = [p for p in patterns.split(",")]
     names: list[str] = []

@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.core import UsageError
+from bench.data import DatasetError, load_sample, scan_dataset, simulate
 from bench.spec.weights import WeightsRef
+from models.registry import create_model
 
 DEFAULT_EV = (-2.0, 0.0, 2.0)
 
@@ -21,8 +23,6 @@ def build_model(model: str | nn.Module, weights: WeightsRef | None, device: torc
     if isinstance(model, nn.Module):
         m = copy.deepcopy(model)
     else:
-        from models.registry import create_model
-
         m = create_model(model)
         if weights is not None:
             weights.load_into(m, model_name=model)
@@ -32,8 +32,6 @@ def build_model(model: str | nn.Module, weights: WeightsRef | None, device: torc
 def read_ntire_scene(prefix: str, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """LDR triplet (3, H, W, 3) in 0..1 and relative EV (3,) of the NTIRE sample ``DIR/XXXX``, resized."""
     import cv2  # only for scenes read from files
-
-    from bench.data import DatasetError, load_sample, scan_dataset
 
     p = Path(prefix)
     try:
@@ -58,8 +56,6 @@ def make_inputs(
     realistic scene matters for the numerics check: clipped highlights, deep shadows and flat
     areas exercise a network unlike random noise does.
     """
-    from bench.data import simulate
-
     rng = np.random.default_rng(seed)
     if scene and Path(scene).suffix.lower() not in simulate.HDR_SUFFIXES:
         ldr, ev = read_ntire_scene(scene, width, height)

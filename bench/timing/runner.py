@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from bench import complexity
 from bench.core.environment import device_name, torch_versions
 from bench.roofline import roofline_fields
 from bench.timing.config import TimeConfig
@@ -182,8 +183,6 @@ def model_profile(name: str, width: int, height: int, batch: int = 1) -> dict | 
     Comes from :mod:`bench.complexity` (counted on the meta device: no memory, no compute); None
     when the model cannot run on meta tensors, in which case the roofline fields stay empty.
     """
-    from bench import complexity  # heavy (op tables); only the time command needs it
-
     try:
         # The "true" convention (real multiply-accumulates) for a physical floor, not the NTIRE count.
         return complexity.profile(name, width=width, height=height, batch=batch, convention="true")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -65,15 +66,14 @@ def plot_curve(rows: list[dict[str, str]], path: str | Path, title: str) -> Path
     """Training loss (and validation PSNR-µ, if logged) against iterations, as a PNG."""
     if not rows:
         return None
-    import io
 
     try:
-        import matplotlib
+        import matplotlib  # deferred: only the loss curve needs it (~0.5 s); optional here
     except ImportError:  # the card still has the table of the log
         return None
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: after matplotlib.use('Agg')
 
     its = [int(r["iteration"]) for r in rows]
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=110)
