@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.core import REPORTS_DIR, REPORTS_DIR_SHOWN, parse_size, write_json
+from bench.core import OUTPUT_DIR, OUTPUT_DIR_SHOWN, parse_size, write_json
 
 NAME = "all"
 ORDER = 1
@@ -13,7 +13,7 @@ DESCRIPTION = (
     "Profile every registered model at 1900x1060, time the EAPNet family on the best device (GPU: 1920x1080, "
     "10 warm-up + 100 timed; CPU: 640x360, 1 + 5), generate a small synthetic data set once "
     "(data/synthetic-default), evaluate the parameter-free references and every model with shipped weights, "
-    "render reports/ and print a summary. Results are cached in the results store: a second run only "
+    "render the report (into reports/latest/ of a checkout, ./eapbench-out/ when installed; --out to choose) and print a summary. Results are cached in the results store: a second run only "
     "re-renders (--force measures again). About 2 minutes on 2 CPU cores."
 )
 
@@ -37,10 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db",
         metavar="PATH",
-        help=f"results database (default: {REPORTS_DIR_SHOWN}results.sqlite, or $EAPBENCH_DB)",
+        help=f"results database (default: {OUTPUT_DIR_SHOWN}results.sqlite, or $EAPBENCH_DB)",
     )
     p.add_argument(
-        "--out", metavar="DIR", default=str(REPORTS_DIR), help=f"report folder (default: {REPORTS_DIR_SHOWN})"
+        "--out", metavar="DIR", default=str(OUTPUT_DIR), help=f"report folder (default: {OUTPUT_DIR_SHOWN})"
     )
     p.add_argument("--force", action="store_true", help="measure again even when cached results exist")
     p.add_argument(
@@ -53,12 +53,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.core import UsageError, check_output_dir, check_output_file
+    from bench.core import UsageError, check_output_dir, check_output_file, check_outside
     from bench.jobs.mainjob import run_main_job
     from bench.report import format_summary
 
     if args.repeat is not None and args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat} must be at least 1")
+    check_outside(args.out, args.data, "--out")
+    check_outside(args.json, args.data, "--json")
     check_output_dir(args.out, "--out")
     check_output_file(args.json, "--json")
     if args.data is not None:

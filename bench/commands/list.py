@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.core import write_json
+from bench.core import check_output_file, write_json
 from bench.core.tables import format_table
 from bench.spec.names import resolve_model_names
 
@@ -38,6 +38,7 @@ def registry_rows(pattern: str = "*") -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_file(args.json, "--json")  # before building every model
     rows = registry_rows(args.pattern)
     table = [
         [
