@@ -6,11 +6,12 @@ import argparse
 from pathlib import Path
 
 from bench.core import (
-    REPORTS_DIR,
-    REPORTS_DIR_SHOWN,
+    OUTPUT_DIR,
+    OUTPUT_DIR_SHOWN,
     UsageError,
     check_output_dir,
     check_output_file,
+    check_outside,
     parse_size,
     write_json,
 )
@@ -25,7 +26,7 @@ DESCRIPTION = (
     "Profile every registered model at 1900x1060, time the EAPNet family on the best device (GPU: 1920x1080, "
     "10 warm-up + 100 timed; CPU: 640x360, 1 + 5), generate a small synthetic data set once "
     "(data/synthetic-default), evaluate the parameter-free references and every model with shipped weights, "
-    "render reports/ and print a summary. Results are cached in the results store: a second run only "
+    "render the report (into reports/latest/ of a checkout, ./eapbench-out/ when installed; --out to choose) and print a summary. Results are cached in the results store: a second run only "
     "re-renders (--force measures again). About 2 minutes on 2 CPU cores."
 )
 
@@ -56,10 +57,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db",
         metavar="PATH",
-        help=f"results database (default: {REPORTS_DIR_SHOWN}results.sqlite, or $EAPBENCH_DB)",
+        help=f"results database (default: {OUTPUT_DIR_SHOWN}results.sqlite, or $EAPBENCH_DB)",
     )
     p.add_argument(
-        "--out", metavar="DIR", default=str(REPORTS_DIR), help=f"report folder (default: {REPORTS_DIR_SHOWN})"
+        "--out", metavar="DIR", default=str(OUTPUT_DIR), help=f"report folder (default: {OUTPUT_DIR_SHOWN})"
     )
     p.add_argument("--force", action="store_true", help="measure again even when cached results exist")
     p.add_argument(
@@ -76,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--repeat {args.repeat} must be at least 1")
     if str(args.threads).strip().lower() != "auto":
         choose_threads(args.threads)  # a bad N: exit 2 before any work
+    check_outside(args.out, args.data, "--out")
+    check_outside(args.json, args.data, "--json")
     check_output_dir(args.out, "--out")
     check_output_file(args.json, "--json")
     if args.data is not None:

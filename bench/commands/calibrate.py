@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     auto = str(args.threads).strip().lower() == "auto"
     if auto and cuda:
         raise UsageError("--threads auto picks CPU threads: use it with --device cpu")
-    choice = threads.choose_threads(args.threads) if args.threads is not None and not auto else None  # checks N
+    choice = (
+        threads.choose_threads(args.threads) if args.threads is not None and not auto else None
+    )  # checks N
     check_output_file(args.json, "--json")
     if auto:
         choice = threads.probe_threads()

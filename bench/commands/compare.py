@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from bench.core import (
-    REPORTS_DIR,
-    REPORTS_DIR_SHOWN,
+    OUTPUT_DIR,
+    OUTPUT_DIR_SHOWN,
     UsageError,
     check_output_dir,
     check_output_file,
+    check_outside,
     parse_ids,
     parse_size,
     write_json,
@@ -59,8 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out",
         metavar="DIR",
-        default=str(REPORTS_DIR / "compare"),
-        help=f"output folder (default: {REPORTS_DIR_SHOWN}compare)",
+        default=str(OUTPUT_DIR / "compare"),
+        help=f"output folder (default: {OUTPUT_DIR_SHOWN}compare)",
     )
     p.add_argument("--no-plots", action="store_true", help="table only")
     p.add_argument("--json", metavar="PATH", help="also write the comparison as JSON here")
@@ -75,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "warmup" else 1):
             raise UsageError(f"--{flag} {value} is too small")
+    check_outside(args.out, args.data, "--out")
+    check_outside(args.json, args.data, "--json")
     check_output_dir(args.out, "--out")
     check_output_file(args.json, "--json")
     store = store_from_args(args)

@@ -9,7 +9,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from bench.core import UsageError, atomic_write_text, write_json
+from bench.core import UsageError, atomic_write_text, check_output_file, check_outside, write_json
 from bench.core import distributed as D
 from bench.core.tables import format_table
 from bench.data import ids_from_args
@@ -131,6 +131,12 @@ def directions_note(metrics: list[Metric], marked: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Outputs first: none may be written into the data set being scored (it would change the scores).
+    outputs = {"--json": args.json, "--csv": args.csv, "--save-predictions": args.save_predictions}
+    for option, path in outputs.items():
+        check_outside(path, args.data, option)
+    check_output_file(args.json, "--json")
+    check_output_file(args.csv, "--csv")
     ids = ids_from_args(args.ids, args.split)
     # Every option checked here, in one place, before any model is built or the store opened.
     config = EvalConfig(

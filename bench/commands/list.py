@@ -6,7 +6,7 @@ import argparse
 
 import torch
 
-from bench.core import write_json
+from bench.core import check_output_file, write_json
 from bench.core.tables import format_table
 from bench.spec.names import resolve_model_names
 from models.registry import create_model, model_info
@@ -37,6 +37,7 @@ def registry_rows(pattern: str = "*") -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_file(args.json, "--json")  # before building every model
     rows = registry_rows(args.pattern)
     table = [
         [

@@ -7,7 +7,7 @@ import json
 import math
 import time
 
-from bench.core import UsageError, format_size, parse_size, write_json
+from bench.core import UsageError, check_output_file, check_outside, format_size, parse_size, write_json
 from bench.data.layouts import DEFAULT_LAYOUT, add_layout_argument
 
 NAME = "make-data"
@@ -87,6 +87,10 @@ def parse_evs(text: str) -> tuple[float, float, float]:
 def run(args: argparse.Namespace) -> int:
     from bench.data import simulate
 
+    # The simulated set must not land inside the HDR sources it reads (--force would delete among them).
+    check_outside(args.out, args.from_hdr, "OUT", "--from-hdr")
+    check_outside(args.json, args.from_hdr, "--json", "--from-hdr")
+    check_output_file(args.json, "--json")
     if args.synthetic is not None and args.crops_per_image is not None:
         raise UsageError(
             "--crops-per-image applies to --from-hdr only (--synthetic N already sets the count)"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from bench.core import REPORTS_DIR, REPORTS_DIR_SHOWN, check_output_dir, check_output_file, write_json
+from bench.core import OUTPUT_DIR, OUTPUT_DIR_SHOWN, check_output_dir, check_output_file, write_json
 from bench.report import format_summary, write_report
 from bench.results import open_store
 
 NAME = "report"
 ORDER = 70
-HELP = "render Tables 1-6 (paper vs measured; Markdown, CSV, LaTeX), plots and reports/index.md"
+HELP = "render Tables 1-6 (paper vs measured; Markdown, CSV, LaTeX), plots and index.md"
 DESCRIPTION = (
     "Render the paper's Tables 1-6 with every measurable number from the results store beside the "
     "paper's (columns labelled paper / measured / diff), accuracy-vs-MAccs plots with Pareto fronts "
@@ -22,10 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db",
         metavar="PATH",
-        help=f"results database (default: {REPORTS_DIR_SHOWN}results.sqlite, or $EAPBENCH_DB)",
+        help=f"results database (default: {OUTPUT_DIR_SHOWN}results.sqlite, or $EAPBENCH_DB)",
     )
     p.add_argument(
-        "--out", metavar="DIR", default=str(REPORTS_DIR), help=f"output folder (default: {REPORTS_DIR_SHOWN})"
+        "--out", metavar="DIR", default=str(OUTPUT_DIR), help=f"output folder (default: {OUTPUT_DIR_SHOWN})"
     )
     p.add_argument("--no-plots", action="store_true", help="tables and index only")
     p.add_argument("--json", metavar="PATH", help="also write the rendered tables and summary as JSON")

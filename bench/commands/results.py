@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.core import UsageError, check_output_file, to_json, write_json
+from bench.core import OUTPUT_DIR_SHOWN, UsageError, check_output_file, to_json, write_json
 from bench.core.tables import format_table
 from bench.results import RESULT_KINDS, export_csv, open_store, summarize
 
@@ -19,7 +19,9 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--db", metavar="PATH", help="results database (default: reports/results.sqlite, or $EAPBENCH_DB)"
+        "--db",
+        metavar="PATH",
+        help=f"results database (default: {OUTPUT_DIR_SHOWN}results.sqlite, or $EAPBENCH_DB)",
     )
     p.add_argument("--kind", choices=RESULT_KINDS.names(), help="only this kind of result")
     p.add_argument("--model", metavar="PATTERN", help="only models matching these wildcards, comma-separated")

@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from bench import timing
-from bench.core import UsageError, check_output_file, format_size, write_json
+from bench.core import UsageError, check_output_file, format_size, progress, write_json
 from bench.core.tables import format_table
 from bench.jobs import measure
 from bench.results import ResultsStore, add_store_arguments, store_from_args
@@ -115,7 +115,7 @@ def _time_all(
         if args.json:
             write_json(args.json, records)
 
-    for name in names:
+    for name in progress(names, desc="time"):  # one step per model
         profile = None
         if not args.no_roofline or (dev.type == "cpu" and not args.all):
             profile = timing.model_profile(name, *size, batch=config.batch)

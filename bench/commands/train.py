@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
+from bench.core import check_output_file, check_outside, parse_ids, progress_enabled, write_json
 from bench.core import distributed as D
-from bench.core import parse_ids, write_json
 from bench.data import ids_from_args
 from bench.results import add_store_arguments, store_from_args
 from bench.spec.model import ModelSpec
@@ -129,9 +128,13 @@ def _print_row(row: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for data_option, data in (("--data", args.data), ("--val-data", args.val_data)):
+        check_outside(args.out, data, "--out", data_option)
+        check_outside(args.json, data, "--json", data_option)
+    check_output_file(args.json, "--json")
     cfg, given = config_from_args(args)
-    # Without a progress bar (EAPBENCH_NO_PROGRESS, batch jobs), print each log row as one line instead.
-    quiet = bool(os.environ.get("EAPBENCH_NO_PROGRESS"))
+    # Without a progress bar (stderr not a terminal, EAPBENCH_NO_PROGRESS), print each log row as one line.
+    quiet = not progress_enabled()
     on_log = _print_row if quiet and D.is_main_process() else None
     # Opened first so that a bad --db stops the run before training, not after; only rank 0 writes.
     store = store_from_args(args) if D.is_main_process() else None

@@ -66,7 +66,7 @@ def check_output_file(path: str | os.PathLike | None, option: str) -> None:
     if path is None:
         return
     p = Path(path)
-    if p.is_dir():
+    if p.is_dir() or str(path).endswith(("/", os.sep)):
         raise UsageError(f"{option} {path}: is a folder, not a file")
     try:
         check_output_dir(p.parent, option)
@@ -75,6 +75,27 @@ def check_output_file(path: str | os.PathLike | None, option: str) -> None:
             f"{option} {path}: its folder {p.parent} cannot be created (a file is in the way "
             "or no permission)"
         ) from None
+
+
+def check_outside(
+    path: str | os.PathLike | None,
+    data_dir: str | os.PathLike | None,
+    option: str,
+    data_option: str = "--data",
+) -> None:
+    """Refuse an output ``path`` that is ``data_dir`` or lies inside it, before any work.
+
+    Writing into a data set being read changes it (``eval --save-predictions DATA`` would overwrite
+    the ground truth's ``_alignratio.npy``, and every later score with it). Both paths are resolved,
+    so a symlink or ``..`` does not get around the check.
+    """
+    if path is None or data_dir is None:
+        return
+    out, data = Path(path).resolve(), Path(data_dir).resolve()
+    if out == data or out.is_relative_to(data):
+        raise UsageError(
+            f"{option} {path}: inside the data set being read ({data_option} {data_dir}); write it elsewhere"
+        )
 
 
 def _json_default(obj: Any) -> Any:

@@ -7,10 +7,12 @@ the checkout: the shipped weights (``bench/weights/``), the paper's tables
 
 Nothing is written into the installed package. Written files go to
 
-- outputs of the main job, ``report`` and ``compare``, and the results database: the checkout's
-  ``reports/`` when the suite runs from a checkout (today's layout), else ``./eapbench-out/`` under
-  the current folder (a relative path, so it follows the folder the command is run from); ``--out``,
-  ``--db`` and ``$EAPBENCH_DB`` win;
+- outputs of the main job, ``report`` and ``compare``, and the results database (:data:`OUTPUT_DIR`):
+  the checkout's ``reports/latest/`` when the suite runs from a checkout, else ``./eapbench-out/``
+  under the current folder (a relative path, so it follows the folder the command is run from);
+  ``--out``, ``--db`` and ``$EAPBENCH_DB`` win. ``reports/latest/`` is git-ignored: no default run
+  rewrites a tracked file. The committed snapshot of a main-job run is ``reports/snapshot/``
+  (:data:`SNAPSHOT_DIR`), refreshed only on purpose with ``--out reports/snapshot``;
 - calibrations written by ``calibrate`` and, outside a checkout, the generated default data set:
   the user cache folder, ``$EAPBENCH_CACHE``, else ``$XDG_CACHE_HOME/eapbench``, else
   ``~/.cache/eapbench``. A calibration there wins over the shipped one of the same device.
@@ -50,10 +52,14 @@ WEIGHTS_DIR = PACKAGE_DIR / "weights"
 PAPER_TABLES_CSV = PACKAGE_DIR / "report" / "paper_tables.csv"
 SHIPPED_CALIBRATION_DIR = PACKAGE_DIR / "roofline" / "calibration"
 
-# Written files.
+# Written files. REPORTS_DIR holds the tracked snapshot and the ignored latest/ in a checkout.
 REPORTS_DIR = CHECKOUT_ROOT / "reports" if CHECKOUT_ROOT else Path("eapbench-out")
-REPORTS_DIR_SHOWN = "reports/" if CHECKOUT_ROOT else "./eapbench-out/"  # for --help texts
-DEFAULT_DB = REPORTS_DIR / "results.sqlite"
+SNAPSHOT_DIR = CHECKOUT_ROOT / "reports" / "snapshot" if CHECKOUT_ROOT else None
+# Every default output: an untracked folder (git-ignored in a checkout), never the tracked snapshot.
+OUTPUT_DIR = REPORTS_DIR / "latest" if CHECKOUT_ROOT else REPORTS_DIR
+OUTPUT_DIR_SHOWN = "reports/latest/" if CHECKOUT_ROOT else "./eapbench-out/"  # for --help texts
+REPORTS_DIR_SHOWN = OUTPUT_DIR_SHOWN  # the older name, still used by help texts
+DEFAULT_DB = OUTPUT_DIR / "results.sqlite"
 CACHE_DIR = user_cache_dir()
 CALIBRATION_CACHE_DIR = CACHE_DIR / "calibration"
 DEFAULT_DATA_DIR = (CHECKOUT_ROOT / "data" if CHECKOUT_ROOT else CACHE_DIR / "data") / "synthetic-default"

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from bench.core import (
-    REPORTS_DIR,
+    OUTPUT_DIR,
     UsageError,
     atomic_write_text,
     format_size,
@@ -82,7 +82,7 @@ def compare(
     repeat: int | None = None,
     store: ResultsStore | None = None,
     force: bool = False,
-    out_dir: str | os.PathLike = REPORTS_DIR / "compare",
+    out_dir: str | os.PathLike = OUTPUT_DIR / "compare",
     plots: bool = True,
 ) -> dict[str, Any]:
     """Run the comparison; returns ``{"rows", "settings", "files"}`` (rows are plain dicts)."""

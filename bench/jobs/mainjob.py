@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.core import DEFAULT_DATA_DIR, REPORTS_DIR, format_size, progress, resolve_device
+from bench.core import DEFAULT_DATA_DIR, OUTPUT_DIR, format_size, progress, resolve_device
 from bench.core.errors import ModelFailure
 from bench.data.simulate import make_synthetic
 from bench.jobs import measure
@@ -87,7 +87,7 @@ def run_main_job(
     models: str = "*",
     device: str = "auto",
     db: str | os.PathLike | None = None,
-    out: str | os.PathLike = REPORTS_DIR,
+    out: str | os.PathLike = OUTPUT_DIR,
     data: str | os.PathLike | None = None,
     quick: bool = False,
     force: bool = False,

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.core import REPORTS_DIR, atomic_write_text, write_json
+from bench.core import OUTPUT_DIR, atomic_write_text, write_json
 from bench.core.tables import format_table
 from bench.report.paper import TABLES
 from bench.report.plots import render_plots
@@ -109,7 +109,7 @@ def render_index(
 
 def write_report(
     store_rows: list[dict],
-    out_dir: str | os.PathLike = REPORTS_DIR,
+    out_dir: str | os.PathLike = OUTPUT_DIR,
     plots: bool = True,
     db_path: str | None = None,
 ) -> dict[str, Any]:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from bench.core import atomic_write_text
+from bench.core import atomic_write_text, progress_enabled
 
 LOG_FIELDS = ["iteration", "loss", "lr", "seconds", "it_per_s", "val_psnr", "val_psnr_mu"]
 
@@ -50,5 +49,5 @@ def log_row(iteration: int, loss: float, lr: float, seconds: float, it_per_s: fl
 
 def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> tqdm:
     """A tqdm bar (iterations/s shown by tqdm, loss and lr as postfix); off on non-main ranks and in tests."""
-    disable = not enabled or bool(os.environ.get("EAPBENCH_NO_PROGRESS"))
+    disable = not enabled or not progress_enabled()  # no bar when stderr is not a terminal
     return tqdm(total=total, initial=initial, desc=desc, disable=disable, dynamic_ncols=True, leave=False)
