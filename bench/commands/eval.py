@@ -14,7 +14,7 @@ from bench.core.tables import format_table
 from bench.data.layouts import add_layout_argument
 from bench.evaluation import METRICS, EvalConfig, Metric, default_metrics
 from bench.results import add_store_arguments, store_from_args
-from bench.spec.names import resolve_model_names
+from bench.spec.names import one_per_architecture, resolve_model_names
 
 NAME = "eval"
 ORDER = 65
@@ -92,7 +92,10 @@ def _models_to_evaluate(patterns: str, weights: str | None) -> list[str]:
                 skipped.append(name)
             else:
                 names.append(name)
-    names = list(dict.fromkeys(names))
+    names, aliases = one_per_architecture(names)
+    if aliases:  # the same network and weights: scored once
+        same = ", ".join(f"{alias} = {kept}" for alias, kept in aliases.items())
+        print(f"note: evaluated once per architecture ({same})", file=sys.stderr)
     if skipped:
         print(
             f"note: skipped {len(skipped)} model(s) without trained weights: {', '.join(skipped)}",
