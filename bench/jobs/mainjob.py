@@ -30,7 +30,7 @@ from bench.core import DEFAULT_DATA_DIR, REPORTS_DIR, format_size, progress, res
 from bench.core.errors import ModelFailure
 from bench.jobs import measure
 from bench.results import ResultsStore, default_db
-from bench.spec.names import one_per_architecture, resolve_model_names
+from bench.spec.names import resolve_model_names
 
 DEFAULT_DATA = DEFAULT_DATA_DIR
 # The default data set: small enough to generate in seconds and evaluate on two cores.
@@ -70,16 +70,17 @@ def timed_models(names: list[str]) -> list[str]:
     """The EAPNet family among ``names``, one name per architecture (aliases share results)."""
     from models.registry import model_info
 
-    return [n for n in one_per_architecture(names)[0] if model_info(n).family == "eapnet"]
+    return [n for n in names if model_info(n).family == "eapnet" and not model_info(n).alias_of]
 
 
 def evaluated_models(names: list[str]) -> list[str]:
-    """Parameter-free references and models whose shipped weights are on disk, one name per
-    architecture (aliases share results: ``--models eapnet-exp6`` alone is still evaluated)."""
+    """Parameter-free references and models whose shipped weights are on disk (aliases share results)."""
     from models.registry import model_info
 
     return [
-        n for n in one_per_architecture(names)[0] if not model_info(n).trainable or measure.default_weights(n)
+        n
+        for n in names
+        if not model_info(n).alias_of and (not model_info(n).trainable or measure.default_weights(n))
     ]
 
 
