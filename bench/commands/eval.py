@@ -18,7 +18,7 @@ from bench.evaluation import METRICS, EvalConfig, Metric, default_metrics
 from bench.evaluation.evaluate import describe_metrics
 from bench.jobs import measure
 from bench.results import add_store_arguments, store_from_args
-from bench.spec.names import resolve_model_names
+from bench.spec.names import one_per_architecture, resolve_model_names
 from bench.spec.variants import load_variant
 from models.registry import is_model, model_info
 
@@ -96,7 +96,10 @@ def _models_to_evaluate(patterns: str, weights: str | None) -> list[str]:
                 skipped.append(name)
             else:
                 names.append(name)
-    names = list(dict.fromkeys(names))
+    names, aliases = one_per_architecture(names)
+    if aliases:  # the same network and weights: scored once
+        same = ", ".join(f"{alias} = {kept}" for alias, kept in aliases.items())
+        print(f"note: evaluated once per architecture ({same})", file=sys.stderr)
     if skipped:
         print(
             f"note: skipped {len(skipped)} model(s) without trained weights: {', '.join(skipped)}",

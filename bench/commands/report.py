@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from bench.core import OUTPUT_DIR, OUTPUT_DIR_SHOWN, check_output_dir, check_output_file, write_json
-from bench.report import format_summary, write_report
+from bench.report import Measurements, format_summary, write_report
 from bench.results import open_store
 
 NAME = "report"
@@ -27,6 +27,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", metavar="DIR", default=str(OUTPUT_DIR), help=f"output folder (default: {OUTPUT_DIR_SHOWN})"
     )
+    p.add_argument(
+        "--data",
+        metavar="DIR|FINGERPRINT",
+        help="the data set whose accuracy every table and plot shows: an evaluated folder or a "
+        "fingerprint prefix (default: the main job's data set, else the one with the most evaluated "
+        "models); evaluations of other data sets are never mixed in",
+    )
     p.add_argument("--no-plots", action="store_true", help="tables and index only")
     p.add_argument("--json", metavar="PATH", help="also write the rendered tables and summary as JSON")
 
@@ -37,8 +44,14 @@ def run(args: argparse.Namespace) -> int:
     with open_store(args.db, must_exist=True) as store:
         rows = store.query(latest_only=True)
         db_path = str(store.path)
-    result = write_report(rows, args.out, plots=not args.no_plots, db_path=db_path)
+    if args.data is not None:
+        Measurements(rows, data=args.data).require_data_set()  # exit 2 before anything is written
+    result = write_report(rows, args.out, plots=not args.no_plots, db_path=db_path, data=args.data)
     print(format_summary(result["summary"]))
+    shown = result["data_set"]
+    print(f"accuracy: {shown['label'] if shown else 'none measured'}", end="")
+    others = result["other_data_sets"]
+    print(f" ({len(others)} other data set(s) not shown; --data picks one)" if others else "")
     print(
         f"report: {result['index']} ({len(result['tables'])} tables x md/csv/tex, {len(result['plots'])} plot files)"
     )

@@ -40,7 +40,9 @@ from bench.jobs import measure
 from bench.report.plots import MEASURED_STYLE, VARIANT_STYLE, gmaccs, scatter_plot
 from bench.report.quantities import QUANTITIES, with_legacy_keys
 from bench.results import EvalRecord, ProfileRecord, ResultsStore, TimeRecord
+from bench.spec.names import one_per_architecture
 from bench.spec.variants import check_contract, load_variant
+from models.registry import canonical_name
 
 DEFAULT_AGAINST = "eapnet-standard,eapnet-lightweight,ahdr"
 
@@ -95,7 +97,9 @@ def compare(
     dev = str(resolve_device(device))
     plan = measure.timing_plan(dev, size, warmup, repeat)
     entries = [(name, factory, weights, "variant")]
-    entries += [(b, None, measure.default_weights(b), "baseline") for b in against if b != name]
+    # Aliases (eapnet-exp6 = eapnet-lightweight) are one baseline, and none of them the variant itself.
+    baselines = [b for b in one_per_architecture(against)[0] if canonical_name(b) != canonical_name(name)]
+    entries += [(b, None, measure.default_weights(b), "baseline") for b in baselines]
 
     rows = []
     for model, fac, wts, role in progress(entries, desc="compare"):

@@ -169,7 +169,8 @@ def run_main_job(
 
         _log(f"[4/4] rendering the report into {out}")
         rows = store.query(latest_only=True)
-    report = write_report(rows, out, plots=plots, db_path=str(db))
+    # The report's accuracy is this job's data set only, never an older eval of other data.
+    report = write_report(rows, out, plots=plots, db_path=str(db), data=str(data_dir))
     return {
         "summary": report["summary"],
         "report": report,

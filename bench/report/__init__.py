@@ -4,6 +4,7 @@ Reads only the results store (:mod:`bench.results`) and the paper's numbers (:mo
 so a report can be re-rendered at any time without measuring anything.
 
 - :mod:`bench.report.quantities`: record field -> label, printed unit, format;
+- :mod:`bench.report.datasets`: :class:`DataSet`, the one data set whose accuracy a report shows;
 - :mod:`bench.report.selection`: :class:`Measurements`, which stored result fills each cell;
 - :mod:`bench.report.tables`: Tables 1-6 as plain dicts (paper / measured / diff);
 - :mod:`bench.report.render`: Markdown, CSV and LaTeX;
@@ -13,6 +14,7 @@ so a report can be re-rendered at any time without measuring anything.
 
 from __future__ import annotations
 
+from bench.report.datasets import DataSet, choose_data_set, data_set_of
 from bench.report.index import environment_lines, format_summary, render_index, summary_rows, write_report
 from bench.report.quantities import QUANTITIES, Quantity
 from bench.report.render import latex_escape, render_csv, render_latex, render_markdown
@@ -31,12 +33,15 @@ from bench.report.tables import build_table, build_tables
 
 __all__ = [
     "FULL_SIZES",
+    "DataSet",
     "PAPER_CONVENTIONS",
     "QUANTITIES",
     "Measurements",
     "Quantity",
     "build_table",
     "build_tables",
+    "choose_data_set",
+    "data_set_of",
     "display_path",
     "environment_lines",
     "eval_data_label",

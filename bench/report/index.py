@@ -32,6 +32,7 @@ def summary_rows(meas: Measurements) -> list[dict]:
                 "runtime_setting": m.get("runtime_setting"),
                 **{f: m.get(f) for f in SUMMARY_FIELDS[3:]},
                 "eval_data": m.get("eval_data"),
+                "eval_fingerprint": m.get("eval_fingerprint"),
             }
         )
     return rows
@@ -65,6 +66,19 @@ def environment_lines(store_rows: list[dict]) -> list[str]:
     return lines
 
 
+def accuracy_lines(meas: Measurements) -> list[str]:
+    """Which data set every accuracy value of the report comes from, and which were left out."""
+    if meas.data_set is None:
+        pinned = f" on the pinned data set {meas.pinned}" if meas.pinned else ""
+        lines = [f"No accuracy is shown: no usable evaluation{pinned} in the store."]
+    else:
+        lines = [f"Accuracy (PSNR, PSNR-µ) in every table and plot: {meas.data_set.label()}."]
+    if meas.other_data_sets:
+        lines.append("Not shown (pick one with `report --data DIR|FINGERPRINT`):")
+        lines += [f"- {d.label()}" for d in meas.other_data_sets]
+    return lines
+
+
 def render_index(
     tables: list[dict],
     files: dict[str, list[str]],
@@ -72,6 +86,7 @@ def render_index(
     summary: list[dict],
     store_rows: list[dict],
     db_path: str | None,
+    accuracy: list[str] | None = None,
 ) -> str:
     lines = [
         "# eapbench report",
@@ -82,6 +97,8 @@ def render_index(
         + "); *diff* is measured - paper.",
         "",
     ]
+    if accuracy:
+        lines += ["## Accuracy data set", "", *accuracy, ""]
     lines += ["## Tables", ""]
     for t in tables:
         links = ", ".join(f"[{Path(p).suffix.lstrip('.')}]({Path(p).name})" for p in files[t["number"]])
@@ -112,13 +129,16 @@ def write_report(
     out_dir: str | os.PathLike = OUTPUT_DIR,
     plots: bool = True,
     db_path: str | None = None,
+    data: str | None = None,
 ) -> dict[str, Any]:
     """Render every table (md, csv, tex), the plots and ``index.md`` into ``out_dir``.
 
-    Returns ``{"index": path, "tables": {n: [paths]}, "plots": [paths], "summary": rows, "json": path}``.
+    ``data`` pins the data set of every accuracy value (a folder or a fingerprint prefix;
+    :mod:`bench.report.datasets`), None for the default. Returns ``{"index": path, "tables": {n:
+    [paths]}, "plots": [paths], "summary": rows, "data_set": ..., "other_data_sets": [...], "json": path}``.
     """
     out = Path(out_dir)
-    meas = Measurements(store_rows)
+    meas = Measurements(store_rows, data=data)
     tables = build_tables(meas)
     files: dict[str, list[str]] = {}
     for t in tables:
@@ -131,15 +151,23 @@ def write_report(
     plot_paths = [str(p) for p in render_plots(meas, out)] if plots else []
     summary = summary_rows(meas)
     index = atomic_write_text(
-        out / "index.md", render_index(tables, files, plot_paths, summary, store_rows, db_path)
+        out / "index.md",
+        render_index(tables, files, plot_paths, summary, store_rows, db_path, accuracy_lines(meas)),
     )
+    data_set = meas.data_set.to_json() if meas.data_set is not None else None
+    others = [d.to_json() for d in meas.other_data_sets]
     summary = [with_legacy_keys(r) for r in summary]  # JSON readers of 0.1 keep their keys
     legacy_tables = [{**t, "rows": [with_legacy_keys(r) for r in t["rows"]]} for t in tables]
-    json_path = write_json(out / "report.json", {"tables": legacy_tables, "summary": summary})
+    json_path = write_json(
+        out / "report.json",
+        {"data_set": data_set, "other_data_sets": others, "tables": legacy_tables, "summary": summary},
+    )
     return {
         "index": str(index),
         "tables": files,
         "plots": plot_paths,
         "summary": summary,
+        "data_set": data_set,
+        "other_data_sets": others,
         "json": str(json_path),
     }

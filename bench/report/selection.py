@@ -5,8 +5,12 @@
 * runtime: a ``time`` record, preferring full resolution, then a GPU; its device, backend,
   precision and size are printed beside it, and the difference to the paper is only given at
   full resolution (a reduced-size CPU time is not comparable to a V100 time);
-* PSNR / PSNR-µ: an ``eval`` of trained weights (or of a parameter-free reference); for Table 3,
-  the eval of the weights written by a ``train`` run with that row's loss.
+* PSNR / PSNR-µ: an ``eval`` of trained weights (or of a parameter-free reference) on the
+  report's one data set (:mod:`bench.report.datasets`: evals of other data sets are never shown
+  beside it); for Table 3, the eval of the weights written by a ``train`` run with that row's
+  loss, joined by the weights' digest (the one an eval's cache key holds, and the digests of the
+  run's ``ema.safetensors`` and last checkpoint), so ``eval --weights RUN`` fills it. Only when
+  the files are gone and no digest was stored are the weights matched by their resolved path.
 
 Rows are the store's dicts; their records are read as typed records
 (:mod:`bench.results.records`), so the fields have one name everywhere.
@@ -15,14 +19,18 @@ Rows are the store's dicts; their records are read as typed records
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.core import NTIRE_SIZE, PADDED_SIZE, REPO_ROOT, WEIGHTS_DIR
+from bench.core import NTIRE_SIZE, PADDED_SIZE, WEIGHTS_DIR, UsageError
+from bench.report.datasets import DataSet, choose_data_set, data_set_of, data_sets, display_path, resolved
 from bench.report.paper import normalize_loss
 from bench.results import RESULT_KINDS, EvalRecord, ProfileRecord, TimeRecord, TrainRecord, typed
+from bench.spec.weights import file_digest
+from bench.train.checkpoint import resolve_weights_file
 from models.registry import model_info
 
 FULL_SIZES = {NTIRE_SIZE, PADDED_SIZE}
@@ -38,26 +46,8 @@ def model_info_or_none(name: str) -> Any:
         return None
 
 
-def _path_key(path: Any) -> str | None:
-    if not path:
-        return None
-    try:
-        return str(Path(path).expanduser().resolve())
-    except OSError:
-        return str(path)
-
-
-def display_path(path: Any) -> str:
-    """A path inside this repository relative to it (reports read the same on every machine), else as given."""
-    p = Path(str(path))
-    try:
-        return str(p.relative_to(REPO_ROOT)) if p.is_absolute() else str(path)
-    except ValueError:
-        return str(path)
-
-
 def eval_data_label(rec: EvalRecord) -> str:
-    """Which data an evaluation scored, e.g. ``data/synthetic-default (8 images)``."""
+    """Which data an evaluation scored, e.g. ``data/synthetic-default (8 images)`` (record alone: no fingerprint)."""
     return f"{display_path(rec.data)} ({rec.n_images} images)"
 
 
@@ -110,15 +100,35 @@ def typed_rows(rows: Iterable[dict]) -> list[dict]:
 class Measurements:
     """The stored results, indexed by model, with the rules above for picking one per cell."""
 
-    def __init__(self, rows: Iterable[dict]) -> None:
+    def __init__(self, rows: Iterable[dict], data: str | None = None) -> None:
+        """``data``: the data set whose accuracy is shown (a folder or a fingerprint prefix; see
+        :mod:`bench.report.datasets`); None for the default. Every eval of another data set is left out."""
         self.rows = sorted(typed_rows(rows), key=lambda r: r["id"])
         self.by_kind: dict[str, dict[str, list[dict]]] = {}
         for row in self.rows:
             self.by_kind.setdefault(row["kind"], {}).setdefault(row["model"], []).append(row)
+        self._digests: dict[str, str | None] = {}
+        evals = [r for r in self.rows if r["kind"] == "eval"]
+        self.pinned = data
+        self.data_set: DataSet | None = choose_data_set(evals, data, self._usable_row)
+        # What --data could pin instead: the data sets left out of this report.
+        self.other_data_sets = [
+            d
+            for d in data_sets(evals, self._usable_row)
+            if self.data_set is None or d.key != self.data_set.key
+        ]
 
     @classmethod
-    def from_store(cls, store: Any) -> Measurements:
-        return cls(store.query(latest_only=True))
+    def from_store(cls, store: Any, data: str | None = None) -> Measurements:
+        return cls(store.query(latest_only=True), data=data)
+
+    def require_data_set(self) -> None:
+        """A UsageError when ``--data`` pinned a data set that no usable eval in the store scored."""
+        if self.pinned is not None and self.data_set is None:
+            known = "; ".join(d.label() for d in self.other_data_sets) or "none"
+            raise UsageError(
+                f"--data {self.pinned}: no evaluation in the store scored it (evaluated: {known})"
+            )
 
     def models(self) -> list[str]:
         return sorted({r["model"] for r in self.rows})
@@ -186,48 +196,99 @@ class Measurements:
         info = model_info_or_none(rec.model or "")
         return info is not None and not info.trainable
 
+    def _usable_row(self, row: dict) -> bool:
+        return self.usable_eval(row["record"])
+
+    def _evals(self, model: str) -> list[dict]:
+        """The usable eval rows of ``model`` on the report's data set, oldest first."""
+        if self.data_set is None:
+            return []
+        return [
+            r
+            for r in self._candidates("eval", model)
+            if self.usable_eval(r["record"]) and data_set_of(r).key == self.data_set.key
+        ]
+
+    def digest(self, path: Any) -> str | None:
+        """The weights digest (:func:`bench.spec.weights.file_digest`) of a file on disk, else None."""
+        key = resolved(path)
+        if key is None:
+            return None
+        if key not in self._digests:
+            try:
+                self._digests[key] = file_digest(key) if Path(key).is_file() else None
+            except (UsageError, OSError):  # unreadable: it cannot be matched
+                self._digests[key] = None
+        return self._digests[key]
+
+    def eval_weights(self, row: dict) -> str | None:
+        """What an eval's weights are known by: the digest its cache key holds, else its file's digest,
+        else (file gone, no digest stored) its resolved path."""
+        stored = (row.get("settings") or {}).get("weights")
+        if isinstance(stored, str) and re.fullmatch(r"[0-9a-f]{16}", stored):
+            return stored
+        path = row["record"].weights
+        return self.digest(path) or (f"path:{resolved(path)}" if path else None)
+
+    def run_weights(self, rec: TrainRecord) -> set[str]:
+        """What the weights a train run wrote are known by: the digests of its ``ema.safetensors`` and of
+        the file ``--weights RUN`` loads (its last checkpoint), else (files gone) the resolved path."""
+        if rec.get("weights_digest"):
+            return {str(rec.get("weights_digest"))}
+        files = [rec.weights] if rec.weights else []
+        if rec.run_dir and Path(rec.run_dir).is_dir():
+            try:
+                files.append(str(resolve_weights_file(rec.run_dir)))
+            except (UsageError, OSError):  # an incomplete run folder: its ema.safetensors still counts
+                pass
+        found = {d for d in (self.digest(f) for f in files) if d}
+        if found:
+            return found
+        return {f"path:{resolved(rec.weights)}"} if rec.weights else set()
+
     def _shipped_weights(self, model: str) -> str | None:
         for name in self.names(model):
             info = model_info_or_none(name)
             if info is not None and info.weights:
-                return _path_key(WEIGHTS_DIR / info.weights)
+                file = WEIGHTS_DIR / info.weights
+                return self.digest(file) or f"path:{resolved(file)}"
         return None
 
     def evaluation(self, model: str, loss: str | None = None) -> EvalRecord | None:
-        """The eval that stands for ``model`` in Tables 1, 2, 4-6.
+        """The eval that stands for ``model`` in Tables 1, 2, 4-6 (on the report's data set only).
 
         Shipped weights come first. Weights written by a stored ``train`` run count only when that
         run's loss is ``loss`` (Tables 1 and 2 are mu-law L1 runs); other losses belong to Table 3.
-        Weights of unknown origin (a user's checkpoint) come last.
+        Weights of unknown origin (a user's checkpoint) come last. Weights are matched by digest.
         """
         trained = {
-            _path_key(r["record"].weights): normalize_loss(r["record"].loss)
+            known: normalize_loss(r["record"].loss)
             for r in self._candidates("train", model)
-            if r["record"].weights
+            for known in self.run_weights(r["record"])
         }
         shipped = self._shipped_weights(model)
         want = normalize_loss(loss) if loss else None
         ranked = []
-        for r in self._candidates("eval", model):
-            rec = r["record"]
-            if not self.usable_eval(rec):
-                continue
-            key = _path_key(rec.weights)
+        for r in self._evals(model):
+            key = self.eval_weights(r)
             if key in trained and trained[key] != want:
                 continue
-            ranked.append(((key is not None and key == shipped, key in trained, r["id"]), rec))
+            ranked.append(((key is not None and key == shipped, key in trained, r["id"]), r["record"]))
         return max(ranked, key=lambda t: t[0])[1] if ranked else None
 
     def trained_evaluation(self, model: str, loss: str) -> tuple[TrainRecord, EvalRecord] | None:
-        """(train summary, eval of its weights) for a run of ``model`` trained with ``loss``."""
+        """(train summary, eval of its weights) for a run of ``model`` trained with ``loss``.
+
+        The eval is the one of the weights the run wrote (same digest), on the report's data set.
+        """
         want = normalize_loss(loss)
-        evals = [r["record"] for r in self._candidates("eval", model) if self.usable_eval(r["record"])]
+        evals = self._evals(model)
         for train in reversed(self._candidates("train", model)):
             rec = train["record"]
-            if normalize_loss(rec.loss) != want or not rec.weights:
+            if normalize_loss(rec.loss) != want or not (rec.weights or rec.run_dir):
                 continue
-            key = _path_key(rec.weights)
-            matches = [e for e in evals if _path_key(e.weights) == key]
+            known = self.run_weights(rec)
+            matches = [e["record"] for e in evals if self.eval_weights(e) in known]
             if matches:
                 return rec, matches[-1]
         return None
@@ -251,16 +312,21 @@ class Measurements:
                 out["runtime_spread"] = (tim.p10_s, tim.p90_s)
         ev = self.evaluation(model, loss)
         if ev is not None:
-            out.update(eval_fields(ev))
+            out.update(self.eval_fields(ev))
             out["weights"] = ev.weights
         return out
 
+    def eval_fields(self, ev: EvalRecord) -> dict[str, Any]:
+        """The accuracy cells of an eval on the report's data set, and that data set's name."""
+        return eval_fields(ev, self.data_set)
 
-def eval_fields(ev: EvalRecord) -> dict[str, Any]:
-    """The accuracy cells of an eval and where they were measured."""
+
+def eval_fields(ev: EvalRecord, data_set: DataSet | None = None) -> dict[str, Any]:
+    """The accuracy cells of an eval and where they were measured (``data_set`` names it fully)."""
     return {
         "psnr": ev.psnr,
         "psnr_mu": ev.psnr_mu,
-        "eval_data": eval_data_label(ev),
+        "eval_data": data_set.label() if data_set is not None else eval_data_label(ev),
+        "eval_fingerprint": data_set.fingerprint if data_set is not None else None,
         "eval_real_data": is_real_data(ev.data),
     }

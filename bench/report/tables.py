@@ -19,7 +19,7 @@ from bench.report.paper import (
     row_label,
 )
 from bench.report.quantities import ACCURACY, QUANTITIES
-from bench.report.selection import Measurements, eval_fields
+from bench.report.selection import Measurements
 
 
 def column(key: str, label: str, source: str, metric: str | None = None) -> dict:
@@ -40,6 +40,9 @@ def _columns(number: str) -> list[dict]:
         ]
     if "median_s" in spec.metrics:
         columns.append(column("runtime_setting", "Runtime measured on", "measured"))
+    if any(m in spec.metrics for m in ACCURACY):
+        # One data set per table (bench.report.datasets), named on every row that shows accuracy.
+        columns.append(column("eval_data", "Accuracy measured on", "measured"))
     columns.append(column("note", "Note", "info"))
     return columns
 
@@ -68,7 +71,7 @@ def build_table(number: str, meas: Measurements) -> dict:
             run = meas.trained_evaluation(model, prow["train_loss"])
             if run is not None:
                 train, ev = run
-                measured = eval_fields(ev)
+                measured = meas.eval_fields(ev)
                 row_notes.append(f"trained {train.iters} iters, batch {train.batch}")
             else:
                 row["model"] = f"{model} ({prow['train_loss']}): not trained here"
@@ -85,6 +88,9 @@ def build_table(number: str, meas: Measurements) -> dict:
         if "median_s" in spec.metrics:
             row["runtime_setting"] = measured.get("runtime_setting", "")
             row["median_s_spread"] = measured.get("runtime_spread")
+        if any(m in spec.metrics for m in ACCURACY):
+            row["eval_data"] = measured.get("eval_data", "")
+            row["eval_fingerprint"] = measured.get("eval_fingerprint")
         printed = prow.get("params")
         if model == "ahdr" and printed is not None and printed != AHDR_PARAMS_CORRECTED:
             k = QUANTITIES["params"]
@@ -104,6 +110,11 @@ def build_table(number: str, meas: Measurements) -> dict:
                 "Measured accuracy: " + "; ".join(sorted(data_sets)) + ". PSNR differences are given "
                 "only for real captures, not for data simulated by make-data; even then they compare "
                 "different images unless yours are the paper's."
+            )
+        if meas.other_data_sets:
+            notes.append(
+                f"Evaluations of {len(meas.other_data_sets)} other data set(s) in the store are not shown "
+                "(one data set per table; `report --data DIR|FINGERPRINT` picks another)."
             )
     if "median_s" in spec.metrics:
         notes.append(

@@ -30,3 +30,24 @@ def resolve_model_names(patterns: str | Iterable[str]) -> list[str]:
     if not names:
         raise UsageError("no model pattern given")
     return list(dict.fromkeys(names))
+
+
+def one_per_architecture(names: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """``names`` with each group of aliases (eapnet-exp6 = eapnet-lightweight = eapnet-lightweight-pdub3)
+    kept once, in the order given; returns ``(kept, {dropped alias: the name kept for it})``.
+
+    Aliases build the same network with the same weights: a command measures them once, under the
+    registered original's name when it is among ``names`` (results stay where they always were),
+    else under the first alias given.
+    """
+    from models.registry import canonical_name  # as in resolve_model_names: the zoo loads torch
+
+    given = list(dict.fromkeys(names))
+    chosen: dict[str, str] = {}  # canonical name -> the name that stands for the group
+    for name in given:
+        canonical = canonical_name(name)
+        if canonical not in chosen or name == canonical:
+            chosen[canonical] = name
+    kept = [n for n in given if chosen[canonical_name(n)] == n]
+    dropped = {n: chosen[canonical_name(n)] for n in given if chosen[canonical_name(n)] != n}
+    return kept, dropped
