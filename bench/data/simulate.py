@@ -216,8 +216,11 @@ def make_from_hdr(
     overwrite: bool = False,
     layout: str | Layout = DEFAULT_LAYOUT,
     noise_range: tuple[float, float] | None = None,
+    names: list[str] | None = None,
 ) -> list[str]:
     """Every ``.hdr``/``.exr`` in ``src_dir`` -> ``crops_per_image`` samples each (in ``layout``), plus ``manifest.json``.
+
+    ``names`` (file names in ``src_dir``) restricts the sources, for splits of one folder of maps.
 
     Panoramas (2:1) give perspective views (random yaw, pitch within +-15 degrees, 70 degree
     horizontal field of view); other images give a central crop first, then random crops, upscaled
@@ -229,6 +232,13 @@ def make_from_hdr(
     motion_kind(motion)  # a bad kind stops the command before OUT is touched
     noise_range = None if noise_range is None else check_noise_range(noise_range)
     files = find_hdr_files(src_dir)
+    if names is not None:
+        missing = sorted(set(names) - {p.name for p in files})
+        if missing:
+            raise UsageError(f"--from-hdr {src_dir}: no HDR file named {', '.join(missing)}")
+        files = [p for p in files if p.name in set(names)]
+        if not files:
+            raise UsageError(f"--from-hdr {src_dir}: the list of source names is empty")
     for path in files:  # an unreadable source stops the command before OUT is touched (read again below)
         read_radiance(path)
     chosen = open_layout(out_dir, layout)
