@@ -22,13 +22,14 @@
 #   DEVICE [auto] WORKERS [2] BATCH [32] PATCH [256] STRIDE [64] LR [8e-4] WARMUP [200] LR_STEP [500]
 #   EMA_EVERY [10] EMA_DECAY [0.9] VAL_EVERY [250] SAVE_EVERY [250] LOG_EVERY [25] SEED [0] AMP [1]
 #   CACHE [1] PACK_EVERY [60] PYTHON [python3]
+#   MAIN_MODELS ["eapnet-lightweight eapnet-standard"] PDUB_MODELS ["eapnet-lightweight-pdub2 ... pdub5"]
 # Recipe (the paper's 10M-iteration one scaled to a few thousand iterations): loss mu_tanh, Adam
 # lr 8e-4, warm-up 200 (paper 1000), x0.75 every 500 iterations (paper 100k), EMA every 10 steps
 # with decay 0.9 (paper 5000 and 0.5), flips, bf16 autocast, patches cached on the GPU.
 set -uo pipefail
 
 if [[ $# -lt 2 ]]; then
-    sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 DATA=$(cd "$1" && pwd) || exit 2
@@ -59,8 +60,8 @@ AMP=${AMP:-1}
 CACHE=${CACHE:-1}
 PACK_EVERY=${PACK_EVERY:-60}
 PY=${PYTHON:-python3}
-MAIN_MODELS=(eapnet-lightweight eapnet-standard)
-PDUB_MODELS=(eapnet-lightweight-pdub2 eapnet-lightweight-pdub3 eapnet-lightweight-pdub4 eapnet-lightweight-pdub5)
+read -r -a MAIN_MODELS <<<"${MAIN_MODELS:-eapnet-lightweight eapnet-standard}"
+read -r -a PDUB_MODELS <<<"${PDUB_MODELS:-eapnet-lightweight-pdub2 eapnet-lightweight-pdub3 eapnet-lightweight-pdub4 eapnet-lightweight-pdub5}"
 
 cd "$(dirname "$0")/.." || exit 2 # the repository root: run_bench.py lives there
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" EAPBENCH_NO_PROGRESS=1 PYTHONUNBUFFERED=1
