@@ -9,6 +9,7 @@ import time
 
 from bench.core import UsageError, check_output_file, check_outside, format_size, parse_size, write_json
 from bench.data.layouts import DEFAULT_LAYOUT, add_layout_argument
+from bench.data.sensor import MOTION_KINDS, check_noise_range
 
 NAME = "make-data"
 ORDER = 60
@@ -50,8 +51,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--motion",
-        action="store_true",
-        help="misalign short/long frames (global shift+rotation, local warps)",
+        nargs="?",
+        const="global",
+        default="none",
+        choices=MOTION_KINDS,
+        help="misalign the short/long frames against the medium one: global (camera shift+rotation and a "
+        "gentle warp; what --motion alone means), local (1-3 moving objects; medium frame and GT show "
+        "them where they are), both, or none (default)",
+    )
+    p.add_argument(
+        "--noise-range",
+        metavar="LO,HI",
+        default=None,
+        help="scale each triplet's shot and read noise by its own factor, log-uniform in [LO, HI], "
+        "recorded per sample in the manifest (e.g. 0.5,4; default: every triplet gets the sensor's noise)",
     )
     p.add_argument(
         "--shot", type=float, default=None, help="shot-noise std of a full-scale signal (default: 0.01)"
@@ -84,6 +97,21 @@ def parse_evs(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
+def parse_noise_range(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in str(text).split(","))
+    except ValueError:
+        raise UsageError(f"--noise-range {text!r} is not two comma-separated numbers (e.g. 0.5,4)") from None
+    if len(values) != 2:
+        raise UsageError(f"--noise-range {text!r} must be two numbers LO,HI (e.g. 0.5,4)")
+    try:
+        return check_noise_range(values)
+    except UsageError as exc:
+        raise UsageError(f"--noise-range {text!r}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from bench.data import simulate
 
@@ -97,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         )
     size = parse_size(args.size)
     evs = parse_evs(args.evs)
+    noise_range = parse_noise_range(args.noise_range)
     noise = {k: getattr(args, k) for k in ("shot", "read", "offset", "gain") if getattr(args, k) is not None}
     sensor = simulate.Sensor(**noise)  # options not given keep the Sensor defaults
     common = {
@@ -107,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         "sensor": sensor,
         "overwrite": args.force,
         "layout": args.layout,
+        "noise_range": noise_range,
     }
     start = time.perf_counter()
     if args.synthetic is not None:
@@ -120,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     manifest_path = f"{args.out.rstrip('/')}/manifest.json"
     print(
         f"wrote {len(ids)} sample(s) ({ids[0]}..{ids[-1]}, {format_size(*size)}, evs {','.join(f'{e:g}' for e in evs)}"
-        f"{', motion' if args.motion else ''}) from {source} to {args.out} in {seconds:.1f} s; see {manifest_path}"
+        f"{'' if args.motion == 'none' else f', motion {args.motion}'}"
+        f"{'' if noise_range is None else f', noise x{noise_range[0]:g}-{noise_range[1]:g}'}) from {source} to {args.out} in {seconds:.1f} s; see {manifest_path}"
     )
     if args.json:
         with open(manifest_path) as fh:

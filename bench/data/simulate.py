@@ -7,6 +7,9 @@ medium frame's scale, capped at the short frame's saturation point. Samples are 
 the chosen :class:`~bench.data.layouts.Layout` (default: NTIRE, ids ``0000``...) next to a
 ``manifest.json`` recording source, crop, scale, noise and seed. Everything random comes from
 ``numpy.random.default_rng([seed, ...])``: a seed reproduces the written files byte for byte.
+``motion`` picks a kind of :data:`~bench.data.sensor.MOTION_KINDS`; ``noise_range`` scales each
+triplet's shot and read noise by its own factor (recorded per sample). Both off by default, and
+then the written files are those the simulator always wrote.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import math
 import os
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,16 +38,25 @@ from bench.data.scenes import (
 from bench.data.sensor import (
     KEY,
     MAX_CLIPPED,
+    MOTION_KINDS,
+    MovingObject,
     Sensor,
     auto_scale,
+    check_noise_range,
     encode_ldr,
     expose,
+    motion_kind,
+    object_mask,
+    paste_objects,
     random_motion,
+    random_objects,
+    scaled_sensor,
     simulate_triplet,
     warp,
 )
 
 MANIFEST = "manifest.json"
+NOISE_STREAM = 7  # per-triplet noise levels draw from [seed, ..., NOISE_STREAM]: nothing else moves
 
 
 def prepare_out(out_dir: str | os.PathLike, overwrite: bool, layout: Layout) -> Path:
@@ -106,11 +119,21 @@ def manifest_record(
     size,
     evs,
     sensor: Sensor,
-    motion: bool,
+    motion: bool | str,
     samples: list[dict],
+    noise_range: tuple[float, float] | None = None,
     **extra,
 ) -> dict:
-    """What ``manifest.json`` holds: how the data set was made, and one record per sample."""
+    """What ``manifest.json`` holds: how the data set was made, and one record per sample.
+
+    ``motion`` stays a bool (any motion at all); ``motion_kind`` names the kind when there is
+    motion, and ``noise_range`` is there when the noise level varies per sample (then each
+    sample's ``noise`` and ``noise_scale`` say what it got).
+    """
+    moving = motion_kind(motion)
+    varied = {"motion_kind": moving} if moving != "none" else {}
+    if noise_range is not None:
+        varied["noise_range"] = list(noise_range)
     return {
         "format": layout.manifest_format,
         "generator": "eapbench make-data",
@@ -120,10 +143,21 @@ def manifest_record(
         "evs": list(evs),
         "gamma": GAMMA,
         "noise": asdict(sensor),
-        "motion": motion,
+        "motion": moving != "none",
+        **varied,
         **extra,
         "samples": samples,
     }
+
+
+def sample_sensor(
+    sensor: Sensor, noise_range: tuple[float, float] | None, stream: list[int]
+) -> tuple[Sensor, dict[str, Any]]:
+    """The sensor of one triplet, and what its manifest record says about it (nothing for a fixed one)."""
+    if noise_range is None:
+        return sensor, {}
+    chosen, factor = scaled_sensor(sensor, noise_range, np.random.default_rng([*stream, NOISE_STREAM]))
+    return chosen, {"noise": asdict(chosen), "noise_scale": factor}
 
 
 def make_synthetic(
@@ -132,15 +166,18 @@ def make_synthetic(
     size: tuple[int, int] = (1900, 1060),
     seed: int = 0,
     evs: tuple[float, float, float] = (-2, 0, 2),
-    motion: bool = False,
+    motion: bool | str = False,
     sensor: Sensor | None = None,
     overwrite: bool = False,
     layout: str | Layout = DEFAULT_LAYOUT,
+    noise_range: tuple[float, float] | None = None,
 ) -> list[str]:
     """Write ``n`` procedural HDR scenes as samples ``0000``... (in ``layout``) plus ``manifest.json``; returns the ids."""
     if n < 1 or n > 10000:
         raise UsageError(f"--synthetic {n}: the number of samples must be 1 to 10000")
     size, evs, sensor = check_size(size), check_evs(evs), sensor or Sensor()
+    motion_kind(motion)  # a bad kind stops the command before OUT is touched
+    noise_range = None if noise_range is None else check_noise_range(noise_range)
     chosen = open_layout(out_dir, layout)
     out = prepare_out(out_dir, overwrite, chosen)
     ids, samples = [], []
@@ -148,14 +185,23 @@ def make_synthetic(
         rng = np.random.default_rng([seed, i])
         scene = synthetic_scene(size, rng)
         scale = auto_scale(scene, rng)
-        sim = simulate_triplet(scene * scale, evs, sensor, rng, motion)
+        triplet_sensor, noise_record = sample_sensor(sensor, noise_range, [seed, i])
+        sim = simulate_triplet(scene * scale, evs, triplet_sensor, rng, motion)
         sid = f"{i:04d}"
         write_sample(out, sid, sim["ldrs"], evs, sim["gt"], chosen)
         ids.append(sid)
         samples.append(
-            {"id": sid, "source": f"synthetic:{seed}:{i}", "crop": None, "scale": scale, **sim["record"]}
+            {
+                "id": sid,
+                "source": f"synthetic:{seed}:{i}",
+                "crop": None,
+                "scale": scale,
+                **noise_record,
+                **sim["record"],
+            }
         )
-    write_json(out / MANIFEST, manifest_record(chosen, "synthetic", seed, size, evs, sensor, motion, samples))
+    manifest = manifest_record(chosen, "synthetic", seed, size, evs, sensor, motion, samples, noise_range)
+    write_json(out / MANIFEST, manifest)
     return ids
 
 
@@ -166,12 +212,16 @@ def make_from_hdr(
     seed: int = 0,
     evs: tuple[float, float, float] = (-2, 0, 2),
     crops_per_image: int = 1,
-    motion: bool = False,
+    motion: bool | str = False,
     sensor: Sensor | None = None,
     overwrite: bool = False,
     layout: str | Layout = DEFAULT_LAYOUT,
+    noise_range: tuple[float, float] | None = None,
+    names: list[str] | None = None,
 ) -> list[str]:
     """Every ``.hdr``/``.exr`` in ``src_dir`` -> ``crops_per_image`` samples each (in ``layout``), plus ``manifest.json``.
+
+    ``names`` (file names in ``src_dir``) restricts the sources, for splits of one folder of maps.
 
     Panoramas (2:1) give perspective views (random yaw, pitch within +-15 degrees, 70 degree
     horizontal field of view); other images give a central crop first, then random crops, upscaled
@@ -180,7 +230,16 @@ def make_from_hdr(
     if crops_per_image < 1:
         raise UsageError(f"--crops-per-image {crops_per_image} must be at least 1")
     size, evs, sensor = check_size(size), check_evs(evs), sensor or Sensor()
+    motion_kind(motion)  # a bad kind stops the command before OUT is touched
+    noise_range = None if noise_range is None else check_noise_range(noise_range)
     files = find_hdr_files(src_dir)
+    if names is not None:
+        missing = sorted(set(names) - {p.name for p in files})
+        if missing:
+            raise UsageError(f"--from-hdr {src_dir}: no HDR file named {', '.join(missing)}")
+        files = [p for p in files if p.name in set(names)]
+        if not files:
+            raise UsageError(f"--from-hdr {src_dir}: the list of source names is empty")
     for path in files:  # an unreadable source stops the command before OUT is touched (read again below)
         read_radiance(path)
     chosen = open_layout(out_dir, layout)
@@ -194,15 +253,32 @@ def make_from_hdr(
         rng = np.random.default_rng([seed, f_idx, c_idx])
         view, crop = crop_scene(radiance, size, rng, c_idx)
         scale = auto_scale(view, rng)
-        sim = simulate_triplet(view * scale, evs, sensor, rng, motion)
+        triplet_sensor, noise_record = sample_sensor(sensor, noise_range, [seed, f_idx, c_idx])
+        sim = simulate_triplet(view * scale, evs, triplet_sensor, rng, motion)
         sid = f"{len(ids):04d}"
         write_sample(out, sid, sim["ldrs"], evs, sim["gt"], chosen)
         ids.append(sid)
         samples.append(
-            {"id": sid, "source": files[f_idx].name, "crop": crop, "scale": scale, **sim["record"]}
+            {
+                "id": sid,
+                "source": files[f_idx].name,
+                "crop": crop,
+                "scale": scale,
+                **noise_record,
+                **sim["record"],
+            }
         )
     manifest = manifest_record(
-        chosen, "from-hdr", seed, size, evs, sensor, motion, samples, source_dir=str(Path(src_dir))
+        chosen,
+        "from-hdr",
+        seed,
+        size,
+        evs,
+        sensor,
+        motion,
+        samples,
+        noise_range,
+        source_dir=str(Path(src_dir)),
     )
     write_json(out / MANIFEST, manifest)
     return ids
@@ -213,9 +289,13 @@ __all__ = [
     "KEY",
     "MANIFEST",
     "MAX_CLIPPED",
+    "MOTION_KINDS",
+    "NOISE_STREAM",
+    "MovingObject",
     "Sensor",
     "auto_scale",
     "check_evs",
+    "check_noise_range",
     "check_size",
     "crop_scene",
     "encode_ldr",
@@ -226,10 +306,16 @@ __all__ = [
     "make_from_hdr",
     "make_synthetic",
     "manifest_record",
+    "motion_kind",
+    "object_mask",
+    "paste_objects",
     "perspective_crop",
     "prepare_out",
     "random_motion",
+    "random_objects",
     "read_radiance",
+    "sample_sensor",
+    "scaled_sensor",
     "simulate_triplet",
     "synthetic_scene",
     "warp",
