@@ -8,6 +8,7 @@ import math
 import time
 
 from bench.core import UsageError, check_output_file, check_outside, format_size, parse_size, write_json
+from bench.data import simulate
 from bench.data.layouts import DEFAULT_LAYOUT, add_layout_argument
 from bench.data.sensor import MOTION_KINDS, check_noise_range
 
@@ -113,7 +114,6 @@ def parse_noise_range(text: str | None) -> tuple[float, float] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.data import simulate
 
     # The simulated set must not land inside the HDR sources it reads (--force would delete among them).
     check_outside(args.out, args.from_hdr, "OUT", "--from-hdr")

@@ -19,7 +19,7 @@ def synthetic_scene(size: tuple[int, int], rng: np.random.Generator) -> np.ndarr
     Light sources sit 4 to 9 stops above the median, so the medium frame clips and the short frame
     must recover them; dark areas sit 4 to 6 stops below, where the long frame is needed.
     """
-    import cv2
+    import cv2  # deferred: only simulating needs OpenCV; the CLI start-up does not load it
 
     w, h = size
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -75,7 +75,7 @@ def read_radiance(path: str | os.PathLike) -> np.ndarray:
     if p.suffix.lower() == ".exr":
         img = _read_exr(p)
     else:
-        import cv2
+        import cv2  # deferred: only simulating needs OpenCV; the CLI start-up does not load it
 
         bgr = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
         if bgr is None or bgr.ndim != 3 or bgr.shape[2] < 3:
@@ -87,7 +87,7 @@ def read_radiance(path: str | os.PathLike) -> np.ndarray:
 
 def _read_exr(path: Path) -> np.ndarray:
     try:
-        import OpenEXR
+        import OpenEXR  # optional dependency (the exr extra): only .exr maps need it
     except ImportError as exc:
         raise UsageError(
             f"{path}: reading .exr needs the OpenEXR package: pip install -e '.[exr]' (or pip install OpenEXR)"
@@ -116,7 +116,7 @@ def perspective_crop(
     pano: np.ndarray, size: tuple[int, int], yaw_deg: float, pitch_deg: float, hfov_deg: float = 70.0
 ) -> np.ndarray:
     """A pinhole view of an equirectangular panorama (avoids the stretched poles of a plain crop)."""
-    import cv2
+    import cv2  # deferred: only simulating needs OpenCV; the CLI start-up does not load it
 
     w, h = size
     ph, pw = pano.shape[:2]
@@ -146,7 +146,7 @@ def flat_crop(
     img: np.ndarray, size: tuple[int, int], rng: np.random.Generator, central: bool
 ) -> tuple[np.ndarray, dict]:
     """A ``size`` crop of a flat image (central, or at a random place); images too small are upscaled first."""
-    import cv2
+    import cv2  # deferred: only simulating needs OpenCV; the CLI start-up does not load it
 
     w, h = size
     ih, iw = img.shape[:2]

@@ -113,7 +113,7 @@ def random_motion(size: tuple[int, int], rng: np.random.Generator, strength: flo
 
 def warp(img: np.ndarray, motion: dict[str, Any]) -> np.ndarray:
     """Apply :func:`random_motion`'s parameters to an HxWx3 image (sampling with reflection at borders)."""
-    import cv2
+    import cv2  # deferred: only simulating needs OpenCV; the CLI start-up does not load it
 
     h, w = img.shape[:2]
     rot = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), motion["rotation_deg"], 1.0)
@@ -212,7 +212,7 @@ def object_mask(shape: tuple[int, int], obj: MovingObject, shift: tuple[float, f
 
 def paste_objects(scene: np.ndarray, objects: list[MovingObject], frame: str | None) -> np.ndarray:
     """``scene`` with ``objects`` painted over it where they are in ``frame`` (``None``: the medium frame)."""
-    import cv2
+    import cv2  # deferred: only simulating needs OpenCV; the CLI start-up does not load it
 
     h, w = scene.shape[:2]
     out = scene.copy()
