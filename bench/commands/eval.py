@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.data import ids_from_args
     from bench.evaluation.evaluate import describe_metrics
     from bench.jobs import measure
-    from bench.spec.variants import load_variant
+    from bench.spec.variants import check_contract, load_variant
     from models.registry import is_model
 
     ids = ids_from_args(args.ids, args.split)
@@ -152,16 +152,19 @@ def run(args: argparse.Namespace) -> int:
     specs = [args.variant] if args.variant else _models_to_evaluate(args.models, args.weights)
     if args.weights and len(specs) > 1:
         raise UsageError(f"--weights applies to one model, but {args.models!r} names {len(specs)}")
+    # The model contract first, as compare does: a broken forward is one line before any data is read.
+    loaded = [load_variant(spec) for spec in specs]
+    for name, factory in loaded:
+        check_contract(factory(), name)
     # Under torchrun every rank reads the store (all must agree on what to evaluate); rank 0 writes.
     store = store_from_args(args)
     records: list[dict] = []
     failures: list = []
     try:
-        for spec in specs:
+        for spec, (name, factory) in zip(specs, loaded, strict=True):
             save = args.save_predictions
             if save and len(specs) > 1:
                 save = f"{save}/{spec}"
-            name, factory = load_variant(spec)
             rec, hit, failure = measure.safe(
                 measure.evaluate,
                 store,
