@@ -27,7 +27,7 @@ _UMASK = _current_umask()
 TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
 # A temp file older than this belongs to a write that was killed (a live write takes seconds).
 STALE_TEMP_SECONDS = 3600.0
-_swept: set[Path] = set()  # folders already swept by this process (a sweep lists the folder once)
+SWEPT_FOLDERS: set[Path] = set()  # folders already swept by this process (a sweep lists the folder once)
 
 
 def remove_stale_temp_files(folder: Path, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
@@ -67,8 +67,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     except OSError as exc:  # a bad output path is the user's to fix: one line, exit 2
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from exc
     folder = target.parent.resolve()
-    if folder not in _swept:
-        _swept.add(folder)
+    if folder not in SWEPT_FOLDERS:
+        SWEPT_FOLDERS.add(folder)
         remove_stale_temp_files(folder)
     try:
         with os.fdopen(fd, "wb") as fh:

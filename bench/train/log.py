@@ -29,7 +29,9 @@ def read_log(path: Path, upto: int) -> list[dict[str, Any]]:
         with path.open(newline="") as fh:
             for n, row in enumerate(csv.DictReader(fh), 2):
                 if not isinstance(row.get("iteration"), str) or not row["iteration"].strip().isdigit():
-                    raise UsageError(f"--resume: {path}, line {n}: iteration {row.get('iteration')!r} is not a number")
+                    raise UsageError(
+                        f"--resume: {path}, line {n}: iteration {row.get('iteration')!r} is not a number"
+                    )
                 if int(row["iteration"]) <= upto:
                     rows.append(row)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:

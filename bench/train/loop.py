@@ -170,9 +170,10 @@ def train(
     if resume:
         resume_state(state, cfg, device)
     start, seconds_before = state.iteration, state.seconds_before
+    # The old log is read (and checked) before config.json is rewritten: a bad run folder stays as it was.
+    log_rows = read_log(run_dir / "log.csv", start) if ctx.is_main else []
     if ctx.is_main:
         write_json(run_dir / "config.json", cfg.to_json())
-    log_rows = read_log(run_dir / "log.csv", start) if ctx.is_main else []
 
     net: nn.Module = model
     if ctx.distributed:
