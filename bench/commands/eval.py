@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from bench.core import UsageError, atomic_write_text, write_json
+from bench.core.errors import ModelFailure
 from bench.core.tables import format_table
 from bench.data.layouts import add_layout_argument
 from bench.evaluation import METRICS, EvalConfig, Metric, default_metrics
@@ -152,10 +153,11 @@ def run(args: argparse.Namespace) -> int:
     specs = [args.variant] if args.variant else _models_to_evaluate(args.models, args.weights)
     if args.weights and len(specs) > 1:
         raise UsageError(f"--weights applies to one model, but {args.models!r} names {len(specs)}")
-    # The model contract first, as compare does: a broken forward is one line before any data is read.
+    # The model contract first, as compare does: a broken --variant is one line (exit 2) before any data
+    # is read; of several --models, one that breaks it is reported as failed and the others go on.
     loaded = [load_variant(spec) for spec in specs]
-    for name, factory in loaded:
-        check_contract(factory(), name)
+    if args.variant:
+        check_contract(loaded[0][1](), loaded[0][0])
     # Under torchrun every rank reads the store (all must agree on what to evaluate); rank 0 writes.
     store = store_from_args(args)
     records: list[dict] = []
@@ -165,6 +167,14 @@ def run(args: argparse.Namespace) -> int:
             save = args.save_predictions
             if save and len(specs) > 1:
                 save = f"{save}/{spec}"
+            if not args.variant:
+                try:
+                    check_contract(factory(), name)
+                except UsageError as exc:  # a forward that raised is named by its own error
+                    failure = ModelFailure(name, exc.__cause__ or exc)
+                    print(f"error: {failure}", file=sys.stderr)
+                    failures.append(failure)
+                    continue
             rec, hit, failure = measure.safe(
                 measure.evaluate,
                 store,
