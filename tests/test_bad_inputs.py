@@ -185,11 +185,7 @@ def test_ctrl_c_lands_at_a_step_boundary_and_resume_stays_bit_for_bit(data, tmp_
 
     monkeypatch.setattr(torch.optim.Adam, "step", step_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
-        train(
-            TrainConfig(
-                model=MODEL, data=str(tmp_path / "x") if False else str(data), out=str(tmp_path / "b"), **kw
-            )
-        )
+        train(TrainConfig(model=MODEL, data=str(data), out=str(tmp_path / "b"), **kw))
     side = json.loads((tmp_path / "b" / "checkpoints" / "last.json").read_text())
     assert side["iteration"] == len(calls) == 3
     monkeypatch.setattr(torch.optim.Adam, "step", real_step)
