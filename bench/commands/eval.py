@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.core import UsageError, atomic_write_text, check_output_file, check_outside, write_json
 from bench.core import distributed as D
+from bench.core.errors import ModelFailure
 from bench.core.tables import format_table
 from bench.data import ids_from_args
 from bench.data.layouts import add_layout_argument
@@ -19,7 +20,7 @@ from bench.evaluation.evaluate import describe_metrics
 from bench.jobs import measure
 from bench.results import add_store_arguments, store_from_args
 from bench.spec.names import one_per_architecture, resolve_model_names
-from bench.spec.variants import load_variant
+from bench.spec.variants import check_contract, load_variant
 from models.registry import is_model, model_info
 
 NAME = "eval"
@@ -158,16 +159,28 @@ def run(args: argparse.Namespace) -> int:
     specs = [args.variant] if args.variant else _models_to_evaluate(args.models, args.weights)
     if args.weights and len(specs) > 1:
         raise UsageError(f"--weights applies to one model, but {args.models!r} names {len(specs)}")
+    # The model contract first, as compare does: a broken --variant is one line (exit 2) before any data
+    # is read; of several --models, one that breaks it is reported as failed and the others go on.
+    loaded = [load_variant(spec) for spec in specs]
+    if args.variant:
+        check_contract(loaded[0][1](), loaded[0][0])
     # Under torchrun every rank reads the store (all must agree on what to evaluate); rank 0 writes.
     store = store_from_args(args)
     records: list[dict] = []
     failures: list = []
     try:
-        for spec in specs:
+        for spec, (name, factory) in zip(specs, loaded, strict=True):
             save = args.save_predictions
             if save and len(specs) > 1:
                 save = f"{save}/{spec}"
-            name, factory = load_variant(spec)
+            if not args.variant:
+                try:
+                    check_contract(factory(), name)
+                except UsageError as exc:  # a forward that raised is named by its own error
+                    failure = ModelFailure(name, exc.__cause__ or exc)
+                    print(f"error: {failure}", file=sys.stderr)
+                    failures.append(failure)
+                    continue
             rec, hit, failure = measure.safe(
                 measure.evaluate,
                 store,

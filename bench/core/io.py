@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,41 @@ def _current_umask() -> int:
 
 _UMASK = _current_umask()
 
+# The temporary files of atomic_write_bytes: ".NAME." + mkstemp's 8 random characters + ".tmp".
+TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+# A temp file older than this belongs to a write that was killed (a live write takes seconds).
+STALE_TEMP_SECONDS = 3600.0
+SWEPT_FOLDERS: set[Path] = set()  # folders already swept by this process (a sweep lists the folder once)
+
+
+def remove_stale_temp_files(folder: Path, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Delete the temp files a killed :func:`atomic_write_bytes` left in ``folder`` (its pattern, old only)."""
+    removed = []
+    cutoff = time.time() - older_than
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if not TEMP_NAME.match(name):
+            continue
+        p = folder / name
+        try:
+            if p.is_file() and not p.is_symlink() and p.stat().st_mtime < cutoff:
+                p.unlink()
+                removed.append(p)
+        except OSError:  # gone already, or not ours to delete: leave it
+            continue
+    return removed
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    A failed write (a full disk, no permission) is one :class:`UsageError` naming the file; the
+    previous file, if any, is left as it was. The first write to a folder also removes the stale
+    temp files of earlier writes that were killed.
+    """
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"cannot write {target}: it is a folder")
@@ -32,6 +66,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:  # a bad output path is the user's to fix: one line, exit 2
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    folder = target.parent.resolve()
+    if folder not in SWEPT_FOLDERS:
+        SWEPT_FOLDERS.add(folder)
+        remove_stale_temp_files(folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -39,6 +77,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the user's usual mode
         os.replace(tmp, target)
+    except OSError as exc:  # a full disk (ENOSPC from write or fsync), a vanished folder...
+        Path(tmp).unlink(missing_ok=True)
+        kept = " (the previous file is unchanged)" if target.exists() else ""
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}{kept}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

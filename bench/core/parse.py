@@ -10,6 +10,10 @@ from bench.core.errors import UsageError
 
 NTIRE_SIZE = (1900, 1060)  # (width, height) of the NTIRE 2022 frames, as the paper writes sizes
 PADDED_SIZE = (1920, 1080)  # the paper pads to this for inference
+# Upper bounds on what users type: far above any real use (8K frames, NTIRE's 1500 ids), low enough
+# that a typo is refused at once instead of allocating terabytes or listing ids for minutes.
+MAX_SIDE = 16384
+MAX_IDS = 100_000
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -20,6 +24,8 @@ def parse_size(text: str) -> tuple[int, int]:
     width, height = int(m.group(1)), int(m.group(2))
     if width < 1 or height < 1:
         raise UsageError(f"size {text!r} must be positive")
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise UsageError(f"size {text!r}: each side must be at most {MAX_SIDE} pixels")
     return width, height
 
 
@@ -41,6 +47,8 @@ def parse_ids(text: str) -> list[str]:
         hi = int(m.group(2)) if m.group(2) is not None else lo
         if hi < lo:
             raise UsageError(f"ids {text!r}: range {part!r} runs backwards")
+        if hi - lo + 1 + len(ids) > MAX_IDS:
+            raise UsageError(f"ids {text!r}: more than {MAX_IDS} ids (is a digit too many?)")
         ids.extend(f"{i:04d}" for i in range(lo, hi + 1))
     if not ids:
         raise UsageError(f"ids {text!r} names no id")

@@ -96,7 +96,9 @@ def write_npy(path: str | os.PathLike, arr: Any) -> Path:
 def read_alignratio(path: str | os.PathLike) -> float:
     """Read a scalar alignratio ``.npy``; raises ValueError when it is not one finite positive number."""
     arr = np.load(path, allow_pickle=False)
-    if arr.size != 1 or not np.issubdtype(arr.dtype, np.number):
+    # Complex numbers are numbers to NumPy but not a scale: only integers and reals are accepted.
+    real = np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    if arr.size != 1 or not real:
         raise ValueError(f"{path}: alignratio must be one number, got dtype {arr.dtype} shape {arr.shape}")
     ratio = float(arr.reshape(()))
     if not math.isfinite(ratio) or ratio <= 0:

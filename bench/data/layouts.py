@@ -168,10 +168,18 @@ def stat_fingerprint(root: Path, paths: Iterable[Path]) -> str:
     for p in paths:
         try:
             st = p.stat()
-        except FileNotFoundError:
+        except OSError:  # missing, a symlink loop, no permission: the validation names the file
             continue
         h.update(f"{p.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
+
+
+def list_folder(root: Path) -> list[str]:
+    """The names in a data folder; an unreadable folder (no permission, a symlink loop) is a DatasetError."""
+    try:
+        return os.listdir(root)
+    except OSError as exc:
+        raise DatasetError(f"data set folder {root}: cannot list it ({exc.strerror or exc})") from None
 
 
 def detect_layouts(root: str | os.PathLike) -> list[Layout]:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from bench.data.hdrio import read_alignratio, write_hdr_png, write_npy, write_png
-from bench.data.layouts import DatasetError, Layout, Sample, register_layout
+from bench.data.layouts import DatasetError, Layout, Sample, list_folder, register_layout
 
 LDR_NAMES = ("short", "medium", "long")
 
@@ -174,7 +174,7 @@ def load_sample(root: str | os.PathLike, sid: str) -> dict[str, Any]:
 
 def find_ids(root: Path) -> list[str]:
     """The 4-digit ids of every NTIRE member file in ``root``, sorted."""
-    return sorted({m.group(1) for name in os.listdir(root) if (m := _MEMBER_RE.match(name))})
+    return sorted({m.group(1) for name in list_folder(root) if (m := _MEMBER_RE.match(name))})
 
 
 @register_layout
@@ -189,7 +189,7 @@ class NTIRELayout(Layout):
         return "ntire2022-hdr"
 
     def detect(self, root: Path) -> bool:
-        return root.is_dir() and any(_MEMBER_RE.match(name) for name in os.listdir(root))
+        return root.is_dir() and any(_MEMBER_RE.match(name) for name in list_folder(root))
 
     def find_samples(self, root: Path) -> list[str]:
         return find_ids(root) if root.is_dir() else []

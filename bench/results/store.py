@@ -132,13 +132,21 @@ class ResultsStore:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         # BEGIN IMMEDIATE takes the write lock up front, so two concurrent runs queue instead of failing
         # half-way; any exception (KeyboardInterrupt included) rolls the whole write back.
-        self._conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                # SQLite may have rolled back already (a full disk): then "cannot rollback" must not
+                # hide the real error.
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:  # disk full, read-only file, locked for too long
+            raise UsageError(
+                f"results database {self.path}: cannot write ({exc}); its earlier results are unchanged"
+            ) from exc
 
     def _env_id(self, conn: sqlite3.Connection, manifest: dict) -> int:
         # No cache of ids here: a rolled-back transaction would leave one pointing at nothing.
@@ -306,4 +314,6 @@ def open_store(path: str | os.PathLike | None, must_exist: bool = False) -> Resu
         raise UsageError(
             f"results database {p} does not exist (run `run_bench.py` or a measuring command first)"
         )
+    if must_exist and p.stat().st_size == 0:  # opening it would write a schema into a reader's file
+        raise UsageError(f"results database {p} is an empty file, not a results database")
     return ResultsStore(p)

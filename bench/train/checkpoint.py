@@ -112,11 +112,7 @@ def resolve_weights_file(path: str | Path) -> Path:
                 f"weights {path}: folder holds neither {CKPT_DIR}/last.json nor ema.safetensors"
             )
     if p.suffix == ".json":
-        side = read_sidecar(p)
-        target = (p.parent / str(side["weights"])).resolve()
-        if target.parent != p.parent.resolve():
-            raise CheckpointError(f"checkpoint {p}: its weight file {side['weights']!r} is not beside it")
-        p = target
+        p = sidecar_member(p, read_sidecar(p), "weights")
     if not p.is_file():
         raise CheckpointError(f"weights {path}: no such file ({p})")
     return p
@@ -167,7 +163,26 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     for key in ("model", "iteration", "weights", "optimizer"):
         if key not in side:
             raise CheckpointError(f"checkpoint {p}: sidecar lacks {key!r}")
+    # A hand-edited or foreign sidecar must fail here, naming the file, not deep inside the loop.
+    for key in ("model", "weights", "optimizer", "data_hash"):
+        if key in side and not isinstance(side[key], str):
+            raise CheckpointError(f"checkpoint {p}: {key!r} must be a string, got {side[key]!r}")
+    iteration = side["iteration"]
+    if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
+        raise CheckpointError(f"checkpoint {p}: 'iteration' must be a whole number >= 0, got {iteration!r}")
+    seconds = side.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0:
+        raise CheckpointError(f"checkpoint {p}: 'seconds' must be a number >= 0, got {seconds!r}")
     return side
+
+
+def sidecar_member(sidecar: Path, side: dict[str, Any], key: str) -> Path:
+    """The file a sidecar names under ``key``; it must lie beside the sidecar (no path out of the run)."""
+    name = side[key]
+    target = (sidecar.parent / name).resolve()
+    if not name or target.parent != sidecar.parent.resolve():
+        raise CheckpointError(f"checkpoint {sidecar}: its {key} file {name!r} is not beside it")
+    return target
 
 
 def save_checkpoint(
@@ -237,14 +252,15 @@ def load_checkpoint(
     side = read_sidecar(pointer)
     if side["model"] != model_name:
         raise CheckpointError(f"checkpoint {pointer} is of model {side['model']!r}, not {model_name!r}")
-    tensors, meta = read_safetensors(pointer.parent / side["weights"])
+    weights_path = sidecar_member(pointer, side, "weights")
+    tensors, meta = read_safetensors(weights_path)
     if meta.get("eapbench_format") != FORMAT:
-        raise CheckpointError(f"checkpoint {pointer.parent / side['weights']}: not a training checkpoint")
+        raise CheckpointError(f"checkpoint {weights_path}: not a training checkpoint")
     for prefix, module in (("model", model), ("ema", ema)):
         state = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-        check_state(module, state, f"checkpoint {pointer.parent / side['weights']} ({prefix})")
+        check_state(module, state, f"checkpoint {weights_path} ({prefix})")
         module.load_state_dict(state)
-    optim_path = pointer.parent / side["optimizer"]
+    optim_path = sidecar_member(pointer, side, "optimizer")
     try:
         opt = torch.load(optim_path, map_location=map_location, weights_only=True)
         optimizer.load_state_dict(opt["optimizer"])

@@ -87,6 +87,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Check every recipe value (the one place that does); a bad one is a :class:`UsageError`."""
+        self.check_types()
         if self.loss not in LOSSES:
             raise UsageError(f"--loss {self.loss!r}: choose one of {', '.join(LOSSES.names())}")
         for name in POSITIVE_INTS + NON_NEGATIVE_INTS:
@@ -113,6 +114,27 @@ class TrainConfig:
             raise UsageError(f"--max-minutes must be positive, got {self.max_minutes}")
         if self.val_every and not self.val_data:
             raise UsageError("--val-every needs --val-data")
+
+    def check_types(self) -> None:
+        """Strings, flags and id lists of the right type: a hand-edited ``config.json`` is refused here."""
+        for name in ("model", "data", "out", "loss", "device"):
+            if not isinstance(getattr(self, name), str):
+                raise UsageError(f"{option(name)} must be a string, got {getattr(self, name)!r}")
+        if self.val_data is not None and not isinstance(self.val_data, str):
+            raise UsageError(f"--val-data must be a string, got {self.val_data!r}")
+        for name in ("flips", "amp", "deterministic", "cache"):
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"{option(name)} must be true or false, got {getattr(self, name)!r}")
+        for name in ("ids", "val_ids"):
+            value = getattr(self, name)
+            if value is not None and not (
+                isinstance(value, list | tuple) and all(isinstance(i, str) and i.isdigit() for i in value)
+            ):
+                raise UsageError(f"{option(name)} must be a list of numeric ids, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise UsageError(f"--seed must be an integer, got {self.seed!r}")
+        if not isinstance(self.extra, dict):
+            raise UsageError(f"extra must be a mapping, got {self.extra!r}")
 
     def to_json(self) -> dict[str, Any]:
         """The ``config.json`` record (also stored in each checkpoint's sidecar)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from bench.core import atomic_write_text, progress_enabled
+from bench.core import UsageError, atomic_write_text, progress_enabled
 
 LOG_FIELDS = ["iteration", "loss", "lr", "seconds", "it_per_s", "val_psnr", "val_psnr_mu"]
 
@@ -23,8 +23,19 @@ def read_log(path: Path, upto: int) -> list[dict[str, Any]]:
     """Rows of an existing log up to iteration ``upto`` (a resumed run drops what it redoes)."""
     if not path.is_file():
         return []
-    with path.open(newline="") as fh:
-        return [row for row in csv.DictReader(fh) if int(row["iteration"]) <= upto]
+    rows = []
+    try:
+        with path.open(newline="") as fh:
+            for n, row in enumerate(csv.DictReader(fh), 2):
+                if not isinstance(row.get("iteration"), str) or not row["iteration"].strip().isdigit():
+                    raise UsageError(
+                        f"--resume: {path}, line {n}: iteration {row.get('iteration')!r} is not a number"
+                    )
+                if int(row["iteration"]) <= upto:
+                    rows.append(row)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"--resume: cannot read {path} ({exc})") from exc
+    return rows
 
 
 def write_log(path: Path, rows: list[dict[str, Any]]) -> None:

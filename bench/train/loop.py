@@ -27,10 +27,12 @@ from bench.core.environment import device_name
 from bench.data import PatchDataset, dataset_fingerprint, scan_dataset
 from bench.evaluation.evaluate import evaluate_module
 from bench.spec.model import ModelSpec
+from bench.spec.variants import check_contract
 from bench.train import checkpoint as ckpt
 from bench.train.batches import IterationBatches, batch_stream, check_cache_fits, random_flips
 from bench.train.config import TrainConfig, lr_at, resolve_config
 from bench.train.ema import ema_copy, ema_update, ema_updates
+from bench.train.interrupt import StepBoundaryInterrupt
 from bench.train.log import log_row, progress_bar, read_log, write_log
 from bench.train.losses import get_loss
 from bench.train.summary import TrainSummary
@@ -82,7 +84,7 @@ def resume_state(state: RunState, cfg: TrainConfig, device: torch.device) -> Non
             f"--resume: the training data changed since the checkpoint ({cfg.data}: files added, removed or "
             "rewritten); resuming would not continue the same run"
         )
-    state.iteration, state.seconds_before = int(side["iteration"]), float(side.get("seconds", 0.0))
+    state.iteration, state.seconds_before = side["iteration"], float(side.get("seconds", 0.0))
     if state.iteration >= cfg.iters:
         raise UsageError(
             f"--resume: {run_dir} is already at iteration {state.iteration}; pass --iters above "
@@ -145,6 +147,8 @@ def train(
 
     spec = ModelSpec.parse(cfg.model)  # an unknown model is reported before any data is read
     ids = scan_dataset(cfg.data, cfg.ids, require_gt=True)
+    if cfg.val_data:  # a bad --val-data is reported now, not at the first validation hours later
+        scan_dataset(cfg.val_data, cfg.val_ids, require_gt=True)
     dataset = PatchDataset(cfg.data, ids, patch=cfg.patch, stride=cfg.stride)
     if cfg.cache:
         check_cache_fits(len(dataset), cfg.patch, device)
@@ -154,6 +158,7 @@ def train(
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if n_params == 0:
         raise UsageError(f"model {spec.name!r} has no trainable parameters (a parameter-free reference)")
+    check_contract(model, spec.name)  # as compare does: a broken forward is one line before any step
     model.to(device)
     state = RunState(
         model_name=spec.name,
@@ -165,9 +170,10 @@ def train(
     if resume:
         resume_state(state, cfg, device)
     start, seconds_before = state.iteration, state.seconds_before
+    # The old log is read (and checked) before config.json is rewritten: a bad run folder stays as it was.
+    log_rows = read_log(run_dir / "log.csv", start) if ctx.is_main else []
     if ctx.is_main:
         write_json(run_dir / "config.json", cfg.to_json())
-    log_rows = read_log(run_dir / "log.csv", start) if ctx.is_main else []
 
     net: nn.Module = model
     if ctx.distributed:
@@ -195,8 +201,11 @@ def train(
     stopped = "iterations"
     bar = progress_bar(cfg.iters, start, f"train {spec.name}", enabled=ctx.is_main)
     net.train()
+    interrupt = StepBoundaryInterrupt().__enter__()  # left in the finally below
+    in_update = False  # between optimizer.step() and the counter: the state is not at a step boundary
     try:
         while it < cfg.iters:
+            interrupt.check()
             batch = next(batches)
             ldrs = batch["ldrs"].to(device, non_blocking=True)
             ev = batch["ev"].to(device, non_blocking=True)
@@ -212,10 +221,12 @@ def train(
             loss = loss_fn(pred.float(), gt)
             state.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            in_update = True
             state.optimizer.step()
             it += 1
             if it % cfg.ema_every == 0:
                 ema_update(state.ema, model, cfg.ema_decay)
+            in_update = False
             running += loss.detach()
             n_running += 1
             bar.update(1)
@@ -254,10 +265,13 @@ def train(
                 stopped = f"time limit ({cfg.max_minutes:g} min)"
                 break
     except KeyboardInterrupt:
-        # Keep what was done: the checkpoint lets --resume continue from here.
-        save(it, seconds_before + time.perf_counter() - t0)
+        # Keep what was done: the checkpoint lets --resume continue from here. A second Ctrl-C in the
+        # middle of an update leaves no consistent state to save: the previous checkpoint stays.
+        if not in_update:
+            save(it, seconds_before + time.perf_counter() - t0)
         raise
     finally:
+        interrupt.__exit__(None, None, None)
         bar.close()
     seconds = seconds_before + time.perf_counter() - t0
     save(it, seconds)
