@@ -257,3 +257,28 @@ def test_stale_temp_files_of_a_killed_write_are_swept(tmp_path):
     write_json(tmp_path / "result.json", {"a": 1})
     assert not old.exists() and fresh.exists() and foreign.exists()
     assert remove_stale_temp_files(tmp_path, older_than=-1) == [fresh]
+
+
+def test_time_batch_and_repeat_have_upper_bounds(capsys):
+    from bench.cli import main
+
+    for extra in (["--batch", "100000"], ["--repeat", "100000000"]):
+        assert main(["time", "--models", "ref-frame", "--size", "16x16", "--no-store", *extra]) == 2
+        err = capsys.readouterr().err
+        assert "too large" in err and err.count("\n") == 1
+
+
+def test_a_non_numeric_schema_version_is_one_line(tmp_path, capsys):
+    import sqlite3
+
+    from bench.cli import main
+
+    db = tmp_path / "r.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', 'banana')")
+    before = db.read_bytes()
+    assert main(["results", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "schema version banana" in err and "Traceback" not in err
+    assert db.read_bytes() == before

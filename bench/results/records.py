@@ -164,6 +164,9 @@ class TimeRecord(Record):
     p90_s: float | None = None
     iqr_s: float | None = None
     cv: float | None = None
+    noisy: bool | None = None  # CV still above max_cv after `rounds` measuring rounds
+    rounds: int | None = None
+    max_cv: float | None = None
     min_s: float | None = None
     max_s: float | None = None
     compile_s: float | None = None

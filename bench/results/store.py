@@ -102,6 +102,7 @@ class ResultsStore:
             self.skipped: dict[int, ArtefactError] = {}
             self._conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
             self._conn.row_factory = sqlite3.Row
+            self._check_version()  # before the schema is created: a foreign database is left as it was
             # CREATE ... IF NOT EXISTS is idempotent, so the schema needs no transaction of its own.
             self._conn.executescript(_SCHEMA)
             with self._transaction():
@@ -110,13 +111,24 @@ class ResultsStore:
                     self._conn.execute(
                         "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                     )
-                elif int(row["value"]) != SCHEMA_VERSION:
+                elif str(row["value"]).strip() != str(SCHEMA_VERSION):  # a foreign or hand-edited value too
                     raise UsageError(
                         f"results database {self.path} has schema version {row['value']}, "
                         f"this suite writes version {SCHEMA_VERSION}; use another --db"
                     )
         except sqlite3.DatabaseError as exc:
             raise UsageError(f"results database {self.path}: not a readable SQLite database ({exc})") from exc
+
+    def _check_version(self) -> None:
+        has_meta = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        row = has_meta and self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row and str(row["value"]).strip() != str(SCHEMA_VERSION):
+            raise UsageError(
+                f"results database {self.path} has schema version {row['value']}, "
+                f"this suite writes version {SCHEMA_VERSION}; use another --db"
+            )
 
     # -- plumbing -------------------------------------------------------------------------------
     def close(self) -> None:

@@ -29,6 +29,9 @@ from bench.timing.stats import CV_WARNING
 
 Size = tuple[int, int]
 
+MAX_BATCH = 1024  # bounds that turn a typo (--batch 100000) into one line, not an out-of-memory hang
+MAX_REPEAT = 100_000
+
 
 @dataclass(frozen=True)
 class Option:
@@ -201,6 +204,11 @@ class TimeConfig:
         if self.batch < 1 or self.repeat < 1 or self.warmup < 0:
             raise UsageError(
                 f"--batch {self.batch} and --repeat {self.repeat} must be >= 1, --warmup {self.warmup} >= 0"
+            )
+        if self.batch > MAX_BATCH or self.repeat > MAX_REPEAT or self.warmup > MAX_REPEAT:
+            raise UsageError(
+                f"--batch {self.batch}, --repeat {self.repeat} or --warmup {self.warmup} is too large "
+                f"(at most {MAX_BATCH} images a batch, {MAX_REPEAT} forwards)"
             )
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads {self.threads}: must be >= 1")
