@@ -51,7 +51,7 @@ def split_plugins(argv: list[str]) -> tuple[list[str], list[str]]:
     Plugins are imported before the full parser is built, so that what they register is in its
     ``choices=`` and ``--help``.
     """
-    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre = _Parser(prog="eapbench", add_help=False, allow_abbrev=False)
     _plugin_option(pre)
     known, rest = pre.parse_known_args(argv)
     return known.plugin, rest

@@ -146,3 +146,10 @@ def test_eval_records_a_model_that_fails_and_goes_on(tmp_path, capsys):
     records = {r["model"]: r for r in json.loads(out.read_text())}
     assert records["plugin-fails-in-forward"]["status"] == "error"
     assert records["ref-frame"]["psnr"] is not None  # the other model was scored
+
+
+def test_plugin_option_without_a_value_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli(["--plugin"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "--plugin" in err
