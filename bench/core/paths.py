@@ -58,7 +58,6 @@ SNAPSHOT_DIR = CHECKOUT_ROOT / "reports" / "snapshot" if CHECKOUT_ROOT else None
 # Every default output: an untracked folder (git-ignored in a checkout), never the tracked snapshot.
 OUTPUT_DIR = REPORTS_DIR / "latest" if CHECKOUT_ROOT else REPORTS_DIR
 OUTPUT_DIR_SHOWN = "reports/latest/" if CHECKOUT_ROOT else "./eapbench-out/"  # for --help texts
-REPORTS_DIR_SHOWN = OUTPUT_DIR_SHOWN  # the older name, still used by help texts
 DEFAULT_DB = OUTPUT_DIR / "results.sqlite"
 CACHE_DIR = user_cache_dir()
 CALIBRATION_CACHE_DIR = CACHE_DIR / "calibration"

@@ -160,6 +160,29 @@ def sample_sensor(
     return chosen, {"noise": asdict(chosen), "noise_scale": factor}
 
 
+def capture(
+    out: Path,
+    layout: Layout,
+    sid: str,
+    radiance: np.ndarray,
+    rng: np.random.Generator,
+    evs: tuple[float, float, float],
+    sensor: Sensor,
+    noise_range: tuple[float, float] | None,
+    noise_key: list[int],
+    motion: bool | str,
+) -> dict[str, Any]:
+    """Expose one scene as an LDR triplet, write it as sample ``sid``; returns its manifest entry.
+
+    The one step both sources share: auto-exposure, the triplet's noise level, eq. 1, the files.
+    """
+    scale = auto_scale(radiance, rng)
+    triplet_sensor, noise_record = sample_sensor(sensor, noise_range, noise_key)
+    sim = simulate_triplet(radiance * scale, evs, triplet_sensor, rng, motion)
+    write_sample(out, sid, sim["ldrs"], evs, sim["gt"], layout)
+    return {"id": sid, "source": None, "crop": None, "scale": scale, **noise_record, **sim["record"]}
+
+
 def make_synthetic(
     out_dir: str | os.PathLike,
     n: int,
@@ -184,22 +207,10 @@ def make_synthetic(
     for i in progress(range(n), desc="synthetic", total=n):
         rng = np.random.default_rng([seed, i])
         scene = synthetic_scene(size, rng)
-        scale = auto_scale(scene, rng)
-        triplet_sensor, noise_record = sample_sensor(sensor, noise_range, [seed, i])
-        sim = simulate_triplet(scene * scale, evs, triplet_sensor, rng, motion)
         sid = f"{i:04d}"
-        write_sample(out, sid, sim["ldrs"], evs, sim["gt"], chosen)
+        samples.append(capture(out, chosen, sid, scene, rng, evs, sensor, noise_range, [seed, i], motion))
+        samples[-1].update(source=f"synthetic:{seed}:{i}", crop=None)
         ids.append(sid)
-        samples.append(
-            {
-                "id": sid,
-                "source": f"synthetic:{seed}:{i}",
-                "crop": None,
-                "scale": scale,
-                **noise_record,
-                **sim["record"],
-            }
-        )
     manifest = manifest_record(chosen, "synthetic", seed, size, evs, sensor, motion, samples, noise_range)
     write_json(out / MANIFEST, manifest)
     return ids
@@ -252,22 +263,11 @@ def make_from_hdr(
             radiance, loaded = read_radiance(files[f_idx]), f_idx
         rng = np.random.default_rng([seed, f_idx, c_idx])
         view, crop = crop_scene(radiance, size, rng, c_idx)
-        scale = auto_scale(view, rng)
-        triplet_sensor, noise_record = sample_sensor(sensor, noise_range, [seed, f_idx, c_idx])
-        sim = simulate_triplet(view * scale, evs, triplet_sensor, rng, motion)
         sid = f"{len(ids):04d}"
-        write_sample(out, sid, sim["ldrs"], evs, sim["gt"], chosen)
+        key = [seed, f_idx, c_idx]
+        samples.append(capture(out, chosen, sid, view, rng, evs, sensor, noise_range, key, motion))
+        samples[-1].update(source=files[f_idx].name, crop=crop)
         ids.append(sid)
-        samples.append(
-            {
-                "id": sid,
-                "source": files[f_idx].name,
-                "crop": crop,
-                "scale": scale,
-                **noise_record,
-                **sim["record"],
-            }
-        )
     manifest = manifest_record(
         chosen,
         "from-hdr",

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from bench import complexity, timing
-from bench.core import NTIRE_SIZE, format_size, resolve_device
+from bench.core import NTIRE_SIZE, format_size
 from bench.core import distributed as D
 from bench.core.errors import ModelFailure, UsageError
 from bench.evaluation import evaluate as ev
@@ -158,12 +158,6 @@ def time(
             ),
         }
     return record, hit
-
-
-def _device_type(device: str | torch.device) -> str:
-    """cpu or cuda: what an evaluation's key holds (scores do not depend on which GPU; checked later)."""
-    text = str(device)
-    return (str(resolve_device(text)) if text == "auto" else text).split(":")[0]
 
 
 def evaluate(

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from bench.core import REPORTS_DIR_SHOWN
+from bench.core import OUTPUT_DIR_SHOWN
 from bench.results.kinds import is_ok
 from bench.results.store import ResultsStore, open_store
 from bench.spec.model import model_config_hash
@@ -65,7 +65,7 @@ def add_store_arguments(p: Any) -> None:
         metavar="PATH",
         default=None,
         help="results database the measurements are appended to "
-        f"(default: {REPORTS_DIR_SHOWN}results.sqlite, or $EAPBENCH_DB)",
+        f"(default: {OUTPUT_DIR_SHOWN}results.sqlite, or $EAPBENCH_DB)",
     )
     p.add_argument(
         "--force",
