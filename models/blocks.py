@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.conventions import CONTRACT, Convention, shortest_stops
+
 GAMMA = 2.24  # the NTIRE 2022 data's gamma (protocol section 1)
 
 
@@ -165,11 +167,15 @@ class HDRModel(nn.Module):
     """Base class implementing the model contract once.
 
     Subclasses set ``size_multiple`` (the product of their downsampling strides) and implement
-    ``reconstruct(ldrs, ev)`` on inputs whose height and width are multiples of it.
+    ``reconstruct(ldrs, ev)`` on inputs whose height and width are multiples of it. A network
+    trained on other data sets ``convention`` (:mod:`models.conventions`): ``reconstruct`` then
+    receives its LDRs and EVs in that convention and returns HDR in it, and ``forward`` converts at
+    the boundary, so the contract holds for callers.
     """
 
     size_multiple: int = 1
     gamma: float = GAMMA
+    convention: Convention = CONTRACT
 
     def reconstruct(self, ldrs: Tensor, ev: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -177,5 +183,10 @@ class HDRModel(nn.Module):
     def forward(self, ldrs: Tensor, ev: Tensor) -> Tensor:
         check_inputs(ldrs, ev)
         h, w = ldrs.shape[-2:]
-        out = self.reconstruct(pad_to_multiple(ldrs, self.size_multiple), ev)
-        return out[..., :h, :w]
+        native = self.convention
+        x = native.ldr_from_contract(ldrs)
+        out = self.reconstruct(pad_to_multiple(x, self.size_multiple), native.ev_from_contract(ev))
+        out = out[..., :h, :w]
+        if native is CONTRACT:
+            return out
+        return native.hdr_to_contract(out, shortest_stops(ev.to(out.dtype))[:, None, None, None])

@@ -27,6 +27,8 @@ from typing import Any
 
 from torch import nn
 
+from models.conventions import CONVENTIONS
+
 __all__ = [
     "ModelInfo",
     "UnknownModelError",
@@ -34,6 +36,7 @@ __all__ = [
     "create_model",
     "is_model",
     "list_models",
+    "load_builtin_models",
     "model_info",
     "register_model",
     "suggest",
@@ -60,6 +63,7 @@ class ModelInfo:
     alias_of: str | None = None  # the name of the model this one is identical to
     weights: str | None = None  # default trained weights, relative to the repository's weights/
     trainable: bool = True  # False for parameter-free references
+    convention: str = "ntire"  # its inputs and outputs (models/conventions.py); the contract converts
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +74,7 @@ class ModelInfo:
             "alias_of": self.alias_of,
             "weights": self.weights,
             "trainable": self.trainable,
+            "convention": self.convention,
             "description": self.description,
         }
 
@@ -92,6 +97,7 @@ def register_model(
     alias_of: str | None = None,
     weights: str | None = None,
     trainable: bool = True,
+    convention: str = "ntire",
     overwrite: bool = False,
 ):
     """Register a model factory; usable bare (``@register_model``) or with metadata."""
@@ -100,6 +106,10 @@ def register_model(
         model_name = name or _name_of(func)
         if not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", model_name):
             raise ValueError(f"model name {model_name!r} must be lower-case and dash-separated")
+        if convention not in CONVENTIONS:
+            raise ValueError(
+                f"model {model_name!r}: unknown convention {convention!r} ({', '.join(CONVENTIONS)})"
+            )
         if model_name in _REGISTRY and not overwrite:
             raise ValueError(f"model {model_name!r} is already registered")
         doc = (func.__doc__ or "").strip().splitlines()
@@ -113,6 +123,7 @@ def register_model(
             alias_of=alias_of,
             weights=weights,
             trainable=trainable,
+            convention=convention,
         )
         return func
 
@@ -125,7 +136,7 @@ def _natural_key(name: str) -> list:
 
 def list_models(pattern: str | list[str] | None = None, family: str | None = None) -> list[str]:
     """Registered names matching a wildcard pattern (or any of several), in natural order."""
-    _ensure_builtin_models()
+    load_builtin_models()
     patterns = [pattern] if isinstance(pattern, str) else list(pattern or ["*"])
     names = [
         n
@@ -137,18 +148,18 @@ def list_models(pattern: str | list[str] | None = None, family: str | None = Non
 
 
 def is_model(name: str) -> bool:
-    _ensure_builtin_models()
+    load_builtin_models()
     return name in _REGISTRY
 
 
 def suggest(name: str, n: int = 3) -> list[str]:
     """Registered names close to ``name`` (for error messages)."""
-    _ensure_builtin_models()
+    load_builtin_models()
     return difflib.get_close_matches(name.lower(), list(_REGISTRY), n=n, cutoff=0.5)
 
 
 def model_info(name: str) -> ModelInfo:
-    _ensure_builtin_models()
+    load_builtin_models()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -175,7 +186,7 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
 _LOADED = False
 
 
-def _ensure_builtin_models() -> None:
+def load_builtin_models() -> None:
     # Importing the architecture modules runs their decorators; done lazily so that
     # `models.registry` itself imports nothing heavy and has no import cycle.
     global _LOADED
