@@ -127,18 +127,24 @@ def test_a_kalantari_model_scores_the_same_on_ntire_and_kalantari_data(tmp_path)
     assert np.allclose(native, kalantari.gt, rtol=1e-5)
 
     # through the files of each layout: the model's scores agree, limited by each format's precision
-    scores = {}
+    scores, preds, linear_psnr = {}, {}, {}
     for name in LAYOUT_NAMES:
         root = tmp_path / name
         root.mkdir()
         data.LAYOUTS.get(name).write(root, "0000", ntire)
         loaded = data.LAYOUTS.get(name).load(root, "0000")
-        scores[name] = score_image(predict(model, loaded), loaded.contract_gt())
+        preds[name] = predict(model, loaded)
+        scores[name] = score_image(preds[name], loaded.contract_gt())
+        native_pred = loaded.native_hdr(preds[name]).permute(1, 2, 0).numpy().astype(np.float64)
+        mse = float(np.mean((native_pred - loaded.native_hdr(loaded.contract_gt())) ** 2))
+        linear_psnr[name] = 10 * math.log10(1.0 / mse)  # on the data's own HDR, peak 1
     assert scores["ntire"]["psnr"] > 90  # 16-bit PNG GT, 8-bit-exact LDRs
-    for name in ("kalantari", "hu", "tel"):  # RGBE GT (~0.4% steps), 16-bit gamma-2.2 LDRs
-        assert scores[name]["psnr"] > 45 and scores[name]["psnr_mu"] > 45
+    for name in ("kalantari", "hu", "tel"):
+        # the same prediction from the 16-bit gamma-2.2 tifs as from the 8-bit PNGs
+        assert torch.allclose(preds[name], preds["ntire"], atol=2e-4)
+        # what is left is the RGBE GT's precision (8-bit mantissas, ~0.4% of each pixel's peak)
+        assert scores[name]["psnr"] > 38 and linear_psnr[name] > 55
         assert scores[name]["psnr"] == pytest.approx(scores["kalantari"]["psnr"], abs=1e-9)
-    assert not any(math.isnan(s["psnr"]) for s in scores.values())
 
 
 def test_layouts_declare_their_convention():
@@ -151,4 +157,6 @@ def test_write_keeps_a_kalantari_sample_exact(tmp_path: Path):
     layout = data.LAYOUTS.get("kalantari")
     layout.write(tmp_path, "s1", kalantari)
     back = layout.load(tmp_path, "s1")
-    assert np.abs(back.ldrs - kalantari.ldrs).max() <= 0.5 / 65536 + 1e-7  # 16-bit rounding only
+    # 16-bit rounding only; 1.0 itself is stored as 65535 (2^16 does not fit), read as 65535/65536
+    assert np.abs(back.ldrs - kalantari.ldrs).max() <= 1 / 65536 + 1e-7
+    assert np.abs(back.ldrs - kalantari.ldrs)[kalantari.ldrs < 0.999].max() <= 0.5 / 65536 + 1e-7

@@ -110,11 +110,15 @@ class SceneFolderLayout(Layout):
     def describe(self) -> dict[str, Any]:
         return {"tif_scale": self.tif_scale}
 
-    def claims(self, names: set[str]) -> bool:
-        """Does a folder holding these file names look like one of this layout's scenes?"""
+    def is_scene(self, names: set[str]) -> bool:
+        """Does a folder holding these file names read as one of this layout's scenes (``--layout NAME``)?"""
         return self.exposure_name in names or self.hdr_name in names
 
-    def scene_folders(self, root: Path) -> list[str]:
+    def claims(self, names: set[str]) -> bool:
+        """Is such a folder this layout's rather than a sibling's (detection without ``--layout``)?"""
+        return self.is_scene(names)
+
+    def scene_folders(self, root: Path, detecting: bool = False) -> list[str]:
         if not root.is_dir():
             return []
         found = []
@@ -125,12 +129,12 @@ class SceneFolderLayout(Layout):
                     names = set(os.listdir(folder))
                 except OSError:  # an unreadable scene is reported by validate, when asked for
                     continue
-                if self.claims(names):
+                if (self.claims if detecting else self.is_scene)(names):
                     found.append(name)
         return sorted(found)
 
     def detect(self, root: Path) -> bool:
-        return bool(self.scene_folders(root))
+        return bool(self.scene_folders(root, detecting=True))
 
     def find_samples(self, root: Path) -> list[str]:
         return self.scene_folders(root)
@@ -261,9 +265,8 @@ class KalantariLayout(SceneFolderLayout):
     sample_hint = "Kalantari scene folders (SCENE/*.tif, SCENE/exposure.txt, SCENE/HDRImg.hdr)"
 
     def claims(self, names: set[str]) -> bool:
-        if names & {*HU_NAMES, *TEL_NAMES}:
-            return False  # Hu's or Tel's scene: those layouts claim it
-        return super().claims(names)
+        # Hu's or Tel's scene folder is theirs (it still reads as Kalantari's with --layout kalantari)
+        return self.is_scene(names) and not names & {*HU_NAMES, *TEL_NAMES}
 
 
 @register_layout
@@ -274,6 +277,9 @@ class HuLayout(SceneFolderLayout):
     sample_hint = "Hu 2020 scene folders (SCENE/input_1_aligned.tif, SCENE/input_exp.txt, ...)"
     ldr_names = ("input_1_aligned.tif", "input_2_aligned.tif", "input_3_aligned.tif")
     exposure_name, hdr_name = HU_NAMES
+
+    def is_scene(self, names: set[str]) -> bool:
+        return bool(names & {*HU_NAMES, *self.ldr_names})
 
     def claims(self, names: set[str]) -> bool:
         return bool(names & set(HU_NAMES))
@@ -286,6 +292,9 @@ class TelLayout(SceneFolderLayout):
     name = "tel"
     sample_hint = "Tel 2023 scene folders (SCENE/input_1.tif, SCENE/exposure.txt, ...)"
     ldr_names = TEL_NAMES
+
+    def is_scene(self, names: set[str]) -> bool:
+        return super().is_scene(names) or bool(names & set(TEL_NAMES))
 
     def claims(self, names: set[str]) -> bool:
         return bool(names & set(TEL_NAMES)) and not names & set(HU_NAMES)
