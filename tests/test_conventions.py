@@ -160,3 +160,22 @@ def test_write_keeps_a_kalantari_sample_exact(tmp_path: Path):
     # 16-bit rounding only; 1.0 itself is stored as 65535 (2^16 does not fit), read as 65535/65536
     assert np.abs(back.ldrs - kalantari.ldrs).max() <= 1 / 65536 + 1e-7
     assert np.abs(back.ldrs - kalantari.ldrs)[kalantari.ldrs < 0.999].max() <= 0.5 / 65536 + 1e-7
+
+
+def test_a_kalantari_sample_written_as_ntire_reads_back_in_the_contract(tmp_path: Path):
+    ntire = exact_scene()
+    data.LAYOUTS.get("ntire").write(tmp_path, "0000", ntire.in_convention(KALANTARI))
+    back = data.LAYOUTS.get("ntire").load(tmp_path, "0000")
+    assert np.array_equal(back.ldrs, ntire.ldrs)  # 8-bit exact values survive gamma 2.2 and back
+    assert np.allclose(back.gt, ntire.gt, atol=2e-5)
+
+
+def test_a_corrupt_tif_is_one_line_naming_it(tmp_path: Path, capfd):
+    layout = data.LAYOUTS.get("kalantari")
+    layout.write(tmp_path, "s1", exact_scene())
+    tif = tmp_path / "s1" / "2.tif"
+    raw = tif.read_bytes()
+    tif.write_bytes(raw[:8] + bytes(len(raw) - 208) + raw[-200:])  # header and directory kept, pixels zeroed
+    with pytest.raises(data.DatasetError, match=r"2\.tif"):
+        layout.load(tmp_path, "s1")
+    assert "TIFF" not in capfd.readouterr().err  # libtiff's own lines are silenced
