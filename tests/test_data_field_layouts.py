@@ -14,7 +14,7 @@ import pytest
 
 from bench import data
 from bench.cli import main
-from bench.data.hdrio import roundtrip16
+from bench.data.hdrio import roundtrip16, write_radiance
 from bench.data.headers import radiance_header, tiff_header
 from bench.evaluation.metrics import score_image
 from models.conventions import KALANTARI
@@ -238,3 +238,19 @@ def test_eval_on_a_bad_kalantari_folder_exits_2(sets, tmp_path, capsys):
 def test_ntire_gt_round_trip_is_unchanged(sets):
     sample = data.LAYOUTS.get("ntire").load(sets["ntire"], "0000")
     assert sample.contract_gt() is sample.gt and np.array_equal(roundtrip16(sample.gt), sample.gt)
+
+
+def test_make_data_from_hdr_files_and_force_in_a_field_layout(tmp_path, capsys):
+    src = tmp_path / "maps"
+    src.mkdir()
+    rng = np.random.default_rng(2)
+    write_radiance(src / "a.hdr", (2.0 ** rng.uniform(-4, 3, (20, 30, 3))).astype(np.float32))
+    out = tmp_path / "hu"
+    args = ["make-data", str(out), "--from-hdr", str(src), "--size", "24x16", "--layout", "hu"]
+    assert main([*args, "--crops-per-image", "2"]) == 0
+    assert data.scan_dataset(out, require_gt=True) == ["0000", "0001"]
+    assert json.loads((out / "manifest.json").read_text())["samples"][1]["source"] == "a.hdr"
+    assert main(args) == 2  # a data set is there already
+    assert "already holds a data set (0000/input_1_aligned.tif, ...)" in capsys.readouterr().err
+    assert main([*args, "--force"]) == 0
+    assert data.scan_dataset(out) == ["0000"]  # the replaced set's second scene is gone

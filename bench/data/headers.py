@@ -35,39 +35,46 @@ class ImageHeader:
 
 
 def tiff_header(path: str | os.PathLike) -> ImageHeader:
-    """The first image directory of a TIFF; ValueError when it is not a whole TIFF file."""
+    """The first image directory of a TIFF; ValueError when it is not a whole TIFF file.
+
+    Reads the 8-byte header, the directory and the values it points to (a few hundred bytes), not
+    the pixels: the file's length is enough to tell whether the pixel data is all there.
+    """
     with open(path, "rb") as fh:
-        data = fh.read()
-    if len(data) < 8 or data[:4] not in (b"II*\x00", b"MM\x00*"):
-        if data[:4] in (b"II+\x00", b"MM\x00+"):
-            raise ValueError("BigTIFF is not supported (save it as a classic TIFF)")
-        raise ValueError("not a TIFF file")
-    order = "<" if data[:2] == b"II" else ">"
-    (ifd,) = struct.unpack_from(order + "I", data, 4)
-    if ifd + 2 > len(data):
-        raise ValueError("truncated TIFF (its image directory lies past the end of the file)")
-    (count,) = struct.unpack_from(order + "H", data, ifd)
-    if ifd + 2 + 12 * count > len(data):
-        raise ValueError("truncated TIFF (its image directory is cut short)")
-    tags: dict[int, list[int]] = {}
-    for n in range(count):
-        tag, kind, number, inline = struct.unpack_from(order + "HHI4s", data, ifd + 2 + 12 * n)
-        if kind not in TIFF_TYPE_SIZE:
-            continue  # rationals, strings, ...: not tags read here
-        nbytes = TIFF_TYPE_SIZE[kind] * number
-        if nbytes <= 4:
-            raw = inline[:nbytes]
-        else:
-            (offset,) = struct.unpack(order + "I", inline)
-            if offset + nbytes > len(data):
-                raise ValueError(f"truncated TIFF (tag {tag}'s values lie past the end of the file)")
-            raw = data[offset : offset + nbytes]
-        tags[tag] = list(struct.unpack(order + TIFF_TYPE_CODE[kind] * number, raw))
+        length = os.fstat(fh.fileno()).st_size
+
+        def read_at(offset: int, n: int, what: str) -> bytes:
+            if offset + n > length:
+                raise ValueError(f"truncated TIFF ({what} lies past the end of the file)")
+            fh.seek(offset)
+            return fh.read(n)
+
+        head = fh.read(8)
+        if len(head) < 8 or head[:4] not in (b"II*\x00", b"MM\x00*"):
+            if head[:4] in (b"II+\x00", b"MM\x00+"):
+                raise ValueError("BigTIFF is not supported (save it as a classic TIFF)")
+            raise ValueError("not a TIFF file")
+        order = "<" if head[:2] == b"II" else ">"
+        (ifd,) = struct.unpack_from(order + "I", head, 4)
+        (count,) = struct.unpack(order + "H", read_at(ifd, 2, "its image directory"))
+        entries = read_at(ifd + 2, 12 * count, "its image directory")
+        tags: dict[int, list[int]] = {}
+        for n in range(count):
+            tag, kind, number, inline = struct.unpack_from(order + "HHI4s", entries, 12 * n)
+            if kind not in TIFF_TYPE_SIZE:
+                continue  # rationals, strings, ...: not tags read here
+            nbytes = TIFF_TYPE_SIZE[kind] * number
+            if nbytes <= 4:
+                raw = inline[:nbytes]
+            else:
+                (offset,) = struct.unpack(order + "I", inline)
+                raw = read_at(offset, nbytes, f"tag {tag}'s values")
+            tags[tag] = list(struct.unpack(order + TIFF_TYPE_CODE[kind] * number, raw))
     if TIFF_WIDTH not in tags or TIFF_HEIGHT not in tags:
         raise ValueError("TIFF without image width or height")
     offsets = tags.get(TIFF_STRIP_OFFSETS, tags.get(TIFF_TILE_OFFSETS, []))
     sizes = tags.get(TIFF_STRIP_BYTES, tags.get(TIFF_TILE_BYTES, []))
-    if offsets and sizes and max(o + s for o, s in zip(offsets, sizes, strict=False)) > len(data):
+    if offsets and sizes and max(o + s for o, s in zip(offsets, sizes, strict=False)) > length:
         raise ValueError("truncated TIFF (its pixel data ends past the end of the file)")
     bits = set(tags.get(TIFF_BITS, [1]))
     return ImageHeader(
