@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -174,8 +175,10 @@ def test_a_corrupt_tif_is_one_line_naming_it(tmp_path: Path, capfd):
     layout = data.LAYOUTS.get("kalantari")
     layout.write(tmp_path, "s1", exact_scene())
     tif = tmp_path / "s1" / "2.tif"
-    raw = tif.read_bytes()
-    tif.write_bytes(raw[:8] + bytes(len(raw) - 208) + raw[-200:])  # header and directory kept, pixels zeroed
+    pixels = np.random.default_rng(0).integers(0, 65535, (8, 16, 3)).astype(np.uint16)
+    ok, lzw = cv2.imencode(".tif", pixels)  # OpenCV's default: LZW
+    raw = lzw.tobytes()
+    tif.write_bytes(raw[:8] + b"\xff" * (len(raw) - 208) + raw[-200:])  # directory kept, LZW codes broken
     with pytest.raises(data.DatasetError, match=r"2\.tif"):
         layout.load(tmp_path, "s1")
     assert "TIFF" not in capfd.readouterr().err  # libtiff's own lines are silenced

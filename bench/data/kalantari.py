@@ -119,6 +119,7 @@ class SceneFolderLayout(Layout):
         return self.is_scene(names)
 
     def scene_folders(self, root: Path, detecting: bool = False) -> list[str]:
+        root = Path(root)
         if not root.is_dir():
             return []
         found = []
@@ -149,14 +150,14 @@ class SceneFolderLayout(Layout):
         return [folder / n for n in sorted(n for n in names if n.lower().endswith((".tif", ".tiff")))]
 
     def member_files(self, root: Path, sid: str) -> list[Path]:
-        folder = root / sid
+        folder = Path(root) / sid
         ldrs = self.ldr_paths(folder) or [folder / n for n in self.written_ldr_names]
         return [*ldrs, folder / self.exposure_name, folder / self.hdr_name]
 
     def validate(self, root: Path, ids: list[str], require_gt: bool) -> list[str]:
         """Scene folder present; three 16-bit RGB tifs (complete files), the exposure file (three
         finite, ordered numbers), the GT when ``require_gt`` (a Radiance RGBE file), one size for all."""
-        return [line for sid in ids for line in self.check_scene(root, sid, require_gt)]
+        return [line for sid in ids for line in self.check_scene(Path(root), sid, require_gt)]
 
     def check_scene(self, root: Path, sid: str, require_gt: bool) -> list[str]:
         folder = root / sid
@@ -207,7 +208,7 @@ class SceneFolderLayout(Layout):
         return problems
 
     def load_stored(self, root: Path, sid: str) -> StoredScene:
-        folder = root / sid
+        folder = Path(root) / sid
         frames = []
         for p in self.ldr_paths(folder):
             img = imread(p)
@@ -235,13 +236,13 @@ class SceneFolderLayout(Layout):
         return self.decode(self.load_stored(root, sid))
 
     def sample_size(self, root: Path, sid: str) -> tuple[int, int]:
-        return tiff_header(self.ldr_paths(root / sid)[1]).size
+        return tiff_header(self.ldr_paths(Path(root) / sid)[1]).size
 
     def write(self, root: Path, sid: str, sample: Sample) -> None:
         """Three 16-bit tifs (gamma 2.2, ``round(ldr * tif_scale)``), the exposure file (stops relative
         to the shortest frame, as the published files hold them) and, with a GT, the linear Radiance GT."""
         native = sample.in_convention(KALANTARI)
-        folder = root / sid
+        folder = Path(root) / sid
         folder.mkdir(exist_ok=True)
         names = self.ldr_names or self.written_ldr_names
         for name, frame in zip(names, native.ldrs, strict=True):
