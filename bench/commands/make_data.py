@@ -9,21 +9,26 @@ import time
 
 from bench.core import UsageError, check_output_file, check_outside, format_size, parse_size, write_json
 from bench.data import simulate
-from bench.data.layouts import DEFAULT_LAYOUT, add_layout_argument
+from bench.data.kalantari import add_tif_scale_argument
+from bench.data.layouts import DEFAULT_LAYOUT, LAYOUTS, add_layout_argument
 from bench.data.sensor import MOTION_KINDS, check_noise_range
+
+# What a training set gets unless --motion / --noise-range say otherwise (issue 15): captures move
+# and sensors differ, and weights trained on static, one-noise data lose to the reference frame there.
+TRAIN_MOTION = "both"
+TRAIN_NOISE_RANGE = (0.5, 4.0)
 
 NAME = "make-data"
 ORDER = 60
-HELP = (
-    "simulate an NTIRE-format data set (LDR triplets + 16-bit GT) from HDR radiance maps or procedural scenes"
-)
+HELP = "simulate a data set (NTIRE format, or --layout kalantari/hu/tel) from HDR radiance maps or procedural scenes"
 DESCRIPTION = (
     "Write an NTIRE 2022-format data set into OUT: XXXX_short/medium/long.png (8-bit), XXXX_exposures.npy, "
     "XXXX_gt.png (16-bit) + XXXX_alignratio.npy, and manifest.json (source, crop, scale, evs, noise, seed). "
     "LDR frames follow the EAPNet paper's eq. 1 (exposure, gain, offset, shot and read noise, saturation), "
     "gamma 2.24 and 8-bit quantisation; the GT is gamma-encoded HDR on the medium frame's scale. "
     "Deterministic for a --seed. Write negative EVs with '=': --evs=-2,0,2. "
-    "--layout writes another registered data layout instead (a plugin may add one)."
+    "--layout writes another registered data layout instead (kalantari, hu, tel, or a plugin's). "
+    "--purpose train changes the defaults to motion 'both' and noise x0.5-4 per triplet."
 )
 
 
@@ -54,18 +59,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--motion",
         nargs="?",
         const="global",
-        default="none",
+        default=None,
         choices=MOTION_KINDS,
         help="misalign the short/long frames against the medium one: global (camera shift+rotation and a "
         "gentle warp; what --motion alone means), local (1-3 moving objects; medium frame and GT show "
-        "them where they are), both, or none (default)",
+        "them where they are), both, or none (default: none; both with --purpose train)",
+    )
+    p.add_argument(
+        "--purpose",
+        choices=("test", "train"),
+        default="test",
+        help="test (default: no motion, the sensor's one noise level, as before) or train (defaults "
+        f"--motion {TRAIN_MOTION} --noise-range {TRAIN_NOISE_RANGE[0]:g},{TRAIN_NOISE_RANGE[1]:g}; "
+        "explicit options still win)",
     )
     p.add_argument(
         "--noise-range",
         metavar="LO,HI",
         default=None,
         help="scale each triplet's shot and read noise by its own factor, log-uniform in [LO, HI], "
-        "recorded per sample in the manifest (e.g. 0.5,4; default: every triplet gets the sensor's noise)",
+        "recorded per sample in the manifest (e.g. 0.5,4; default: every triplet gets the sensor's noise; "
+        "0.5,4 with --purpose train)",
     )
     p.add_argument(
         "--shot", type=float, default=None, help="shot-noise std of a full-scale signal (default: 0.01)"
@@ -81,6 +95,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="replace a data set already in OUT (only that layout's files + manifest)",
     )
     add_layout_argument(p, default=DEFAULT_LAYOUT)
+    add_tif_scale_argument(p)
     p.add_argument(
         "--json", metavar="PATH", help="also write a summary (ids, manifest path, settings) as JSON"
     )
@@ -125,17 +140,22 @@ def run(args: argparse.Namespace) -> int:
         )
     size = parse_size(args.size)
     evs = parse_evs(args.evs)
+    training = args.purpose == "train"
+    motion = args.motion if args.motion is not None else (TRAIN_MOTION if training else "none")
     noise_range = parse_noise_range(args.noise_range)
+    if noise_range is None and args.noise_range is None and training:
+        noise_range = TRAIN_NOISE_RANGE
+    layout = LAYOUTS.get(args.layout).configured(tif_scale=args.tif_scale)
     noise = {k: getattr(args, k) for k in ("shot", "read", "offset", "gain") if getattr(args, k) is not None}
     sensor = simulate.Sensor(**noise)  # options not given keep the Sensor defaults
     common = {
         "size": size,
         "seed": args.seed,
         "evs": evs,
-        "motion": args.motion,
+        "motion": motion,
         "sensor": sensor,
         "overwrite": args.force,
-        "layout": args.layout,
+        "layout": layout,
         "noise_range": noise_range,
     }
     start = time.perf_counter()
@@ -150,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     manifest_path = f"{args.out.rstrip('/')}/manifest.json"
     print(
         f"wrote {len(ids)} sample(s) ({ids[0]}..{ids[-1]}, {format_size(*size)}, evs {','.join(f'{e:g}' for e in evs)}"
-        f"{'' if args.motion == 'none' else f', motion {args.motion}'}"
+        f"{'' if motion == 'none' else f', motion {motion}'}"
         f"{'' if noise_range is None else f', noise x{noise_range[0]:g}-{noise_range[1]:g}'}) from {source} to {args.out} in {seconds:.1f} s; see {manifest_path}"
     )
     if args.json:

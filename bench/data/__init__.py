@@ -1,6 +1,7 @@
 """Reading HDR data sets: layouts (how files sit on disk), validation up front, a full-image and a patch Dataset.
 
-The built-in layout is NTIRE 2021/2022 (:mod:`bench.data.ntire`); plugins register more in
+The built-in layouts are NTIRE 2021/2022 (:mod:`bench.data.ntire`) and the Kalantari 2017 family
+(``kalantari``, ``hu``, ``tel``: :mod:`bench.data.kalantari`); plugins register more in
 :data:`bench.data.layouts.LAYOUTS`. :func:`scan_dataset` checks every sample before any work starts
 and reports *all* problems in one :class:`DatasetError` (a :class:`~bench.core.UsageError`: the CLI
 prints it and exits 2).
@@ -17,6 +18,14 @@ from bench.data.datasets import (
     scan_dataset,
     to_item,
 )
+from bench.data.kalantari import (
+    TIF_SCALES,
+    HuLayout,
+    KalantariLayout,
+    SceneFolderLayout,
+    TelLayout,
+    add_tif_scale_argument,
+)
 from bench.data.layouts import (
     DEFAULT_LAYOUT,
     LAYOUTS,
@@ -29,6 +38,7 @@ from bench.data.layouts import (
     detect_layouts,
     open_layout,
     register_layout,
+    resolve_layout,
     stat_fingerprint,
 )
 from bench.data.ntire import (
@@ -47,7 +57,14 @@ __all__ = [
     "LAYOUTS",
     "LDR_NAMES",
     "MAX_LISTED_PROBLEMS",
+    "TIF_SCALES",
     "DatasetError",
+    "HuLayout",
+    "KalantariLayout",
+    "SceneFolderLayout",
+    "TelLayout",
+    "add_tif_scale_argument",
+    "resolve_layout",
     "Layout",
     "NTIREDataset",
     "NTIRELayout",

@@ -43,13 +43,17 @@ def scan_dataset(
 
 
 def to_item(sample: Sample) -> dict[str, Any]:
-    """A sample -> the model contract's tensors: ldrs [3,3,H,W], ev [3], gt [3,H,W] (gamma-encoded)."""
+    """A sample -> the model contract's tensors: ldrs [3,3,H,W], ev [3], gt [3,H,W] (gamma-encoded).
+
+    The conversion from the data's own convention happens here (:meth:`Sample.contract_ldrs`,
+    :meth:`Sample.contract_gt`): every model and metric sees the contract, whatever the layout.
+    """
     item = {
         "id": sample.id,
-        "ldrs": torch.from_numpy(np.ascontiguousarray(sample.ldrs.transpose(0, 3, 1, 2))),
+        "ldrs": torch.from_numpy(np.ascontiguousarray(sample.contract_ldrs().transpose(0, 3, 1, 2))),
         "ev": torch.from_numpy(sample.ev),
     }
-    gt = sample.gamma_gt()
+    gt = sample.contract_gt()
     if gt is not None:
         item["gt"] = torch.from_numpy(np.ascontiguousarray(gt.transpose(2, 0, 1)))
     return item

@@ -31,6 +31,7 @@ import numpy as np
 from bench.core import UsageError
 from bench.core.registry import Registry
 from bench.data.hdrio import GAMMA
+from models.conventions import CONTRACT, Convention, shortest_stops
 
 DEFAULT_LAYOUT = "ntire"
 MAX_LISTED_PROBLEMS = 25  # beyond this, the message says how many more there are
@@ -52,13 +53,20 @@ class DatasetError(UsageError):
 
 @dataclass
 class Sample:
-    """One scene, decoded.
+    """One scene, decoded, in the convention of the data it came from.
 
     ``ldrs``: (3, H, W, 3) float32 RGB in [0, 1], short, medium, long. ``exposures``: (3,) float64
     EV stops as the layout stores them (models see them relative to the medium frame: :attr:`ev`).
-    ``gt``: (H, W, 3) float32 or None (test inputs), in the convention ``gt_encoding`` names:
-    ``"gamma"`` is HDR radiance ``** (1 / gamma)`` on the medium frame's scale (NTIRE's, what the
-    models and metrics expect), ``"linear"`` is that radiance itself.
+    ``gt``: (H, W, 3) float32 or None (test inputs).
+
+    ``convention`` (a :class:`models.conventions.Convention`) says what ``ldrs`` and ``gt`` mean:
+    :data:`~models.conventions.KALANTARI` for the Kalantari family (LDRs gamma 2.2, GT linear on
+    the shortest frame's scale), :data:`~models.conventions.CONTRACT` for NTIRE's. Without one
+    (``None``, what plugins written before conventions existed give) the LDRs are the contract's
+    and ``gt_encoding`` names the GT's: ``"gamma"`` is radiance ``** (1 / gamma)`` on the medium
+    frame's scale (NTIRE's), ``"linear"`` that radiance itself. Models and metrics only ever see
+    :meth:`contract_ldrs` and :meth:`contract_gt`; :meth:`native_hdr` converts a contract HDR
+    (GT or prediction) back into the data's own convention, for metrics defined there.
     """
 
     id: str
@@ -67,6 +75,7 @@ class Sample:
     gt: np.ndarray | None = None
     gt_encoding: GtEncoding = "gamma"
     gamma: float = GAMMA
+    convention: Convention | None = None
 
     @property
     def ev(self) -> np.ndarray:
@@ -74,15 +83,59 @@ class Sample:
         return (np.asarray(self.exposures, dtype=np.float64) - self.exposures[1]).astype(np.float32)
 
     @property
+    def shortest(self) -> float:
+        """How many stops the medium frame is above the shortest (``ev_medium - ev_min`` >= 0)."""
+        return float(shortest_stops(np.asarray(self.exposures, dtype=np.float64) - self.exposures[1]))
+
+    @property
     def size(self) -> tuple[int, int]:
         """``(width, height)``."""
         return int(self.ldrs.shape[2]), int(self.ldrs.shape[1])
 
-    def gamma_gt(self) -> np.ndarray | None:
-        """The GT in NTIRE's gamma-encoded convention, whatever the layout stores."""
-        if self.gt is None or self.gt_encoding == "gamma":
+    def contract_ldrs(self) -> np.ndarray:
+        """The LDR frames in the contract's encoding (gamma 2.24), float32."""
+        if self.convention is None or self.convention.ldr_gamma == CONTRACT.ldr_gamma:
+            return self.ldrs
+        return np.asarray(self.convention.ldr_to_contract(self.ldrs), dtype=np.float32)
+
+    def contract_gt(self) -> np.ndarray | None:
+        """The GT in the contract's convention (gamma 2.24 on the medium frame's scale), float32."""
+        if self.gt is None:
+            return None
+        if self.convention is not None:
+            if self.convention == CONTRACT:
+                return self.gt
+            return np.asarray(self.convention.hdr_to_contract(self.gt, self.shortest), dtype=np.float32)
+        if self.gt_encoding == "gamma":
             return self.gt
         return (np.maximum(self.gt, 0.0) ** (1.0 / self.gamma)).astype(np.float32)
+
+    def gamma_gt(self) -> np.ndarray | None:
+        """The GT in NTIRE's gamma-encoded convention, whatever the layout stores (= :meth:`contract_gt`)."""
+        return self.contract_gt()
+
+    def native_hdr(self, contract_hdr: Any) -> Any:
+        """A contract HDR image (GT or prediction; NumPy or torch, any shape) in this data's convention.
+
+        Kalantari data: linear radiance on the shortest frame's scale, as its metrics expect. The
+        exact inverse of :meth:`contract_gt`: ``native_hdr(contract_gt()) == gt`` up to rounding.
+        """
+        if self.convention is not None:
+            return self.convention.hdr_from_contract(contract_hdr, self.shortest)
+        if self.gt_encoding == "gamma":
+            return contract_hdr
+        return contract_hdr.clip(0) ** self.gamma
+
+    def in_convention(self, convention: Convention) -> Sample:
+        """This sample with its LDRs and GT re-encoded into ``convention`` (itself when already there)."""
+        if self.convention == convention:
+            return self
+        ldrs = np.asarray(convention.ldr_from_contract(self.contract_ldrs()), dtype=np.float32)
+        gt = self.contract_gt()
+        if gt is not None:
+            gt = np.asarray(convention.hdr_from_contract(gt, self.shortest), dtype=np.float32)
+        encoding: GtEncoding = "linear" if convention.hdr_encoding == "linear" else "gamma"
+        return replace(self, ldrs=ldrs, gt=gt, gt_encoding=encoding, convention=convention)
 
     def crop(self, ys: slice, xs: slice) -> Sample:
         """A window of every frame and the GT."""
@@ -100,6 +153,19 @@ class Layout(ABC):
     name: str = ""
     #: what an empty folder lacks, in "holds no ..." messages
     sample_hint: str = "samples"
+    #: the convention of the files (what :meth:`load` returns); every Sample reaches models in the contract
+    convention: Convention = CONTRACT
+
+    def configured(self, tif_scale: int | None = None) -> Layout:
+        """This layout with reading options set (``tif_scale``: what a 16-bit tif is divided by).
+
+        A layout without such options returns itself; the Kalantari family returns a new instance.
+        """
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        """The reading options in effect, recorded in ``make-data``'s manifest (none by default)."""
+        return {}
 
     @property
     def manifest_format(self) -> str:
@@ -188,8 +254,19 @@ def detect_layouts(root: str | os.PathLike) -> list[Layout]:
     return [layout for layout in LAYOUTS if layout.detect(r)] if r.is_dir() else []
 
 
+SPLIT_FOLDERS = ("Test", "Training", "test", "train", "training")  # how the field's sets split into parts
+
+
 def no_samples_message(root: Path) -> str:
-    """One line for a folder that no layout recognises (with only NTIRE registered, NTIRE's message)."""
+    """One line for a folder that no layout recognises (with only NTIRE registered, NTIRE's message).
+
+    A Kalantari-style root holding ``Training/`` and ``Test/`` is not itself a data set: the line
+    says which of its parts are, so the user passes one of them.
+    """
+    parts = [name for name in SPLIT_FOLDERS if (root / name).is_dir() and detect_layouts(root / name)]
+    if parts:
+        listed = ", ".join(f"{name}/" for name in parts)
+        return f"data set folder {root} holds the parts {listed} of a data set: give one, e.g. --data {root / parts[0]}"
     hints = " nor ".join(layout.sample_hint for layout in LAYOUTS)
     tail = f"; name its layout with --layout ({', '.join(LAYOUTS.names())})" if len(LAYOUTS) > 1 else ""
     return f"data set folder {root} holds no {hints}{tail}"
@@ -221,6 +298,19 @@ def open_layout(
     if fallback is not None:
         return LAYOUTS.get(fallback)
     raise DatasetError(no_samples_message(r))
+
+
+def resolve_layout(
+    root: str | os.PathLike, name: str | Layout | None, tif_scale: int | None = None
+) -> str | Layout | None:
+    """What to pass as ``layout=`` to the datasets for ``--layout NAME`` and ``--tif-scale N``.
+
+    Without reading options, ``name`` itself (detection and its messages stay the datasets' own);
+    with them, the named or detected layout configured with them (:meth:`Layout.configured`).
+    """
+    if tif_scale is None:
+        return name
+    return open_layout(root, name).configured(tif_scale=tif_scale)
 
 
 def check_dataset(
@@ -274,5 +364,6 @@ __all__ = [
     "detect_layouts",
     "open_layout",
     "register_layout",
+    "resolve_layout",
     "stat_fingerprint",
 ]

@@ -129,7 +129,13 @@ def imread(path: Path) -> np.ndarray:
     """Decode an image file as stored (BGR order, any depth); DatasetError naming it when it cannot be."""
     import cv2  # heavy import, only needed when pixels are decoded
 
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    # A corrupt tif makes libtiff log several lines through OpenCV: the one line below says it all.
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if img is None:
         raise DatasetError(f"{path}: cannot decode the image (corrupt file?)")
     return img
@@ -217,9 +223,10 @@ class NTIRELayout(Layout):
         return list(member_paths(root, sid).values())
 
     def write(self, root: Path, sid: str, sample: Sample) -> None:
-        """Three 8-bit PNGs, the exposures ``.npy``, and (with a GT) the 16-bit GT PNG + alignratio."""
+        """Three 8-bit PNGs, the exposures ``.npy``, and (with a GT) the 16-bit GT PNG + alignratio;
+        a sample of another convention (Kalantari's) is converted to the contract first."""
         paths = member_paths(root, sid)
-        for name, frame in zip(LDR_NAMES, sample.ldrs, strict=True):
+        for name, frame in zip(LDR_NAMES, sample.contract_ldrs(), strict=True):
             write_png(paths[name], np.round(np.clip(frame, 0.0, 1.0) * 255.0).astype(np.uint8))
         # NTIRE stores integer stops as int64; fractional stops need floats
         evs = [float(e) for e in sample.exposures]

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from bench.core import UsageError, progress, write_json
-from bench.data.hdrio import GAMMA
 from bench.data.layouts import DEFAULT_LAYOUT, Layout, Sample, open_layout
 from bench.data.scenes import (
     HDR_SUFFIXES,
@@ -136,12 +135,13 @@ def manifest_record(
         varied["noise_range"] = list(noise_range)
     return {
         "format": layout.manifest_format,
+        **layout.describe(),  # reading options (the tif layouts' tif_scale); nothing for NTIRE
         "generator": "eapbench make-data",
         "kind": kind,
         "seed": seed,
         "size": f"{size[0]}x{size[1]}",
         "evs": list(evs),
-        "gamma": GAMMA,
+        "gamma": layout.convention.ldr_gamma,  # of the LDR files: 2.24 (NTIRE) or 2.2 (Kalantari family)
         "noise": asdict(sensor),
         "motion": moving != "none",
         **varied,
