@@ -21,7 +21,7 @@ from bench.core.tables import format_table
 from bench.data import ids_from_args
 from bench.data.layouts import add_layout_argument
 from bench.evaluation import METRICS, EvalConfig, Metric, default_metrics
-from bench.evaluation.evaluate import describe_metrics
+from bench.evaluation.evaluate import describe_metrics, metric_domains
 from bench.evaluation.predict import PROTOCOLS, describe_protocol, protocol_for
 from bench.evaluation.saving import SAVE_LAYOUTS
 from bench.jobs import measure
@@ -247,7 +247,12 @@ def run(args: argparse.Namespace) -> int:
                 continue
             # Records stored before metrics were described lack the field; the registry fills it in.
             records.append(
-                {**rec, "metrics": rec.get("metrics") or describe_metrics(config.metrics), "cached": hit}
+                {
+                    **rec,
+                    "metrics": rec.get("metrics") or describe_metrics(config.metrics),
+                    "metric_domains": rec.get("metric_domains") or metric_domains(config.metrics),
+                    "cached": hit,
+                }
             )
     finally:
         if store is not None:

@@ -7,7 +7,8 @@ follows the model contract. Both return the eval record::
 
     model, weights, data, ids (count), n_images, n_scored, n_failed, failed, <metric>...,
     roundtrip16, scoring, device, tile, protocol, protocol_description, data_layout, seconds,
-    world_size, saved_to, save_layout, metrics {name: description}, per_image [{id, <metric>...,
+    world_size, saved_to, save_layout, metrics {name: description}, metric_domains {name: domain},
+    per_image [{id, <metric>...,
     finite, error (only when it failed)}]
 
 where ``<metric>`` is one key per metric scored (by default ``psnr`` and ``psnr_mu``, see
@@ -154,6 +155,7 @@ def evaluate_module(
         "saved_to": cfg.save_predictions,
         "save_layout": save_layout,
         "metrics": describe_metrics(cfg.metrics),
+        "metric_domains": metric_domains(cfg.metrics),
         "per_image": [
             {
                 "id": r["id"],
@@ -169,6 +171,11 @@ def evaluate_module(
 def describe_metrics(names: tuple[str, ...] | list[str]) -> dict[str, dict[str, Any]]:
     """``{name: {label, unit, higher_is_better, aggregation, format, description}}`` from the registry."""
     return {name: METRICS.get(name).describe() for name in names}
+
+
+def metric_domains(names: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``{name: domain}``: the encoding each metric scored (see :data:`bench.evaluation.registry.DOMAINS`)."""
+    return {name: METRICS.get(name).domain for name in names}
 
 
 def open_dataset(cfg: EvalConfig) -> NTIREDataset:
@@ -226,6 +233,7 @@ __all__ = [
     "EvalConfig",
     "check_tiling",
     "describe_metrics",
+    "metric_domains",
     "evaluate",
     "evaluate_module",
     "open_dataset",

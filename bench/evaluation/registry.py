@@ -129,8 +129,6 @@ class Metric:
             "aggregation": self.aggregation,
             "format": self.format,
             "description": self.description,
-            "domain": self.domain,
-            "domain_description": DOMAINS[self.domain],
         }
 
 
