@@ -6,14 +6,18 @@ where the short frame is not saturated), converted per image by the evaluation f
 exposures. ``T(x) = log(1 + 5000 x) / log(5001)`` is the field's µ-law tonemap, with no percentile
 normalisation and no tanh (unlike NTIRE's ``psnr_mu``).
 
-Clipping rule (stated once, used everywhere below): the *prediction* is clipped to [0, 1] before
-any formula, except in the ``*_matlab`` metrics; the ground truth is used as stored (it is never
-negative). The networks these numbers come from (AHDRNet, HDR-Transformer, SCTNet) end in a
-sigmoid, so their outputs are in [0, 1] already and clipping ours reproduces their setting; the
-``*_matlab`` metrics follow SAFNet's MATLAB script, which scores the unclipped ``.hdr`` files.
+Clipping rule (stated once, used everywhere below): prediction and ground truth are clipped to
+[0, 1] (the convention's range) before any formula, except in the ``*_matlab`` metrics. The
+networks these numbers come from (AHDRNet, HDR-Transformer, SCTNet) end in a sigmoid, so their
+outputs are in [0, 1] already, and their SSIM clips both images; their PSNR leaves the GT as
+stored, which is the same wherever the GT is within [0, 1] (NTIRE GT on the shortest frame's scale
+is capped at the short frame's saturation point, 1). Clipping both keeps ``metric(gt, gt)``
+perfect. The ``*_matlab`` metrics follow SAFNet's MATLAB script, which scores the unclipped
+``.hdr`` files (only negative values, which the conversion from the contract never gives, are
+clipped to 0 before the µ-law, whose logarithm is undefined there).
 
-* ``psnr_mu_k``: ``PSNR(T(clip(p)), T(g))``, peak 1.
-* ``psnr_l``: ``PSNR(clip(p), g)``, peak 1.
+* ``psnr_mu_k``: ``PSNR(T(clip(p)), T(clip(g)))``, peak 1.
+* ``psnr_l``: ``PSNR(clip(p), clip(g))``, peak 1.
 * ``ssim_mu``, ``ssim_l``: the HDR-Transformer family's SSIM: both images as
   ``clip(255 x, 0, 255)`` (of ``T(.)`` for µ), Gaussian 11x11 sigma 1.5, ``C1 = (0.01*255)^2``,
   ``C2 = (0.03*255)^2``, each channel on its own, the 5-pixel border of the map where the window
@@ -59,20 +63,20 @@ def pixels255(x: np.ndarray) -> np.ndarray:
     label="PSNR-mu (K)",
     domain="linear",
     description="Kalantari-style PSNR-mu: log(1+5000x)/log(5001) of linear HDR (shortest frame's scale), "
-    "peak 1, no normalisation; prediction clipped to [0,1] (HDR-Transformer, SCTNet, SAFNet)",
+    "peak 1, no normalisation; pred and gt clipped to [0,1] (HDR-Transformer, SCTNet, SAFNet)",
 )
 def psnr_mu_k(p: np.ndarray, g: np.ndarray) -> float:
-    return psnr_peak(mu_law(unit(p)), mu_law(g))
+    return psnr_peak(mu_law(unit(p)), mu_law(unit(g)))
 
 
 @register_metric(
     "psnr_l",
     label="PSNR-L (K)",
     domain="linear",
-    description="Kalantari-style PSNR-L: linear HDR (shortest frame's scale), peak 1; prediction clipped to [0,1]",
+    description="Kalantari-style PSNR-L: linear HDR (shortest frame's scale), peak 1; pred and gt clipped to [0,1]",
 )
 def psnr_l(p: np.ndarray, g: np.ndarray) -> float:
-    return psnr_peak(unit(p), g)
+    return psnr_peak(unit(p), unit(g))
 
 
 @register_metric(
@@ -111,7 +115,7 @@ def ssim_l(p: np.ndarray, g: np.ndarray) -> float:
     "replicate padding, range 1), unclipped (SAFNet)",
 )
 def ssim_mu_matlab(p: np.ndarray, g: np.ndarray) -> float:
-    return ssim_matlab(mu_law(p), mu_law(g), 1.0)
+    return ssim_matlab(mu_law(np.maximum(p, 0.0)), mu_law(np.maximum(g, 0.0)), 1.0)
 
 
 @register_metric(

@@ -14,7 +14,7 @@ Relative images must first become luminance. :class:`DisplayModel` is the gain-g
 model of the PU21 toolbox: ``L = (Y_peak - Y_black) V^gamma + Y_black`` with
 ``Y_black = Y_peak / contrast + k_refl E_ambient / pi`` for display-encoded pixel values ``V`` in
 [0, 1]. :data:`SCTNET_DISPLAY` is what SCTNet's evaluation used (``gog(55, 1000, [], 10)``:
-55 cd/m^2 peak, 1000:1, gamma 2.2, 10 lux, reflectivity 0.005; black level 0.0552 cd/m^2), the
+55 cd/m^2 peak, 1000:1, gamma 2.2, 10 lux, reflectivity 0.005; black level 0.0709 cd/m^2), the
 display of the ``pu21_psnr``/``pu21_ssim`` metrics. The toolbox's PSNR is on the encoded RGB values
 with peak 256; its SSIM on the encoded luminance (Rec. 709 weights) with dynamic range 256.
 """
