@@ -1,4 +1,9 @@
-"""`run_bench.py eval --models PATTERN --data DIR`: PSNR, PSNR-µ (or ``--metrics``) per image and per model."""
+"""`run_bench.py eval --models PATTERN --data DIR`: PSNR, PSNR-µ (or ``--metrics``) per image and per model.
+
+Each model runs under an evaluation protocol (``--protocol``, default: the one its paper used,
+:func:`bench.evaluation.predict.protocol_for`); the table's footer says which protocol every row
+used and the convention of every metric column.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,9 @@ from bench.core.tables import format_table
 from bench.data import ids_from_args
 from bench.data.layouts import add_layout_argument
 from bench.evaluation import METRICS, EvalConfig, Metric, default_metrics
-from bench.evaluation.evaluate import describe_metrics
+from bench.evaluation.evaluate import describe_metrics, metric_domains
+from bench.evaluation.predict import PROTOCOLS, describe_protocol, protocol_for
+from bench.evaluation.saving import SAVE_LAYOUTS
 from bench.jobs import measure
 from bench.results import add_store_arguments, store_from_args
 from bench.spec.names import one_per_architecture, resolve_model_names
@@ -26,17 +33,18 @@ from models.registry import is_model, model_info
 NAME = "eval"
 ORDER = 65
 HELP = (
-    "evaluate models on an NTIRE-format split: PSNR, PSNR-mu (or --metrics) per image "
-    "(optional 16-bit round trip, tiling)"
+    "evaluate models on a data set: PSNR, PSNR-mu (or --metrics: the field's Kalantari-style PSNR/SSIM/PU21) "
+    "per image (optional 16-bit round trip, tiling, the papers' tile protocol)"
 )
 DESCRIPTION = (
     "Evaluate trained models (their shipped weights in bench/weights/, or --weights) and parameter-free "
-    "references on a data set in the NTIRE layout. Scores are the mean of per-image dB values; images with "
+    "references on a data set (NTIRE layout, or any registered layout). Scores are the mean of per-image dB values; images with "
     "non-finite predictions are counted as failed and excluded. --roundtrip16 scores the 16-bit PNG + "
     "alignratio quantisation of the official scoring; --save-predictions writes that submission format. "
     "Models with parameters but no weights are refused. Under torchrun the images are sharded over processes. "
     "--metrics picks the metrics (registered ones, plugins' included); the table marks the best value of "
-    "each by its direction."
+    "each by its direction. --protocol full|tiles-256 picks full-image inference or the transformer papers' "
+    "non-overlapping 256x256 tiles (default: what each model's paper used)."
 )
 
 
@@ -61,7 +69,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--save-predictions",
         metavar="DIR",
-        help="write XXXX.png + XXXX_alignratio.npy per image (one sub-folder per model if several)",
+        help="write each prediction (one sub-folder per model if several): NTIRE data as XXXX.png + "
+        "XXXX_alignratio.npy, other layouts as <id>/HDRImg.hdr (linear, for HDR-VDP's MATLAB scripts)",
+    )
+    p.add_argument(
+        "--save-layout",
+        choices=sorted(SAVE_LAYOUTS),
+        default=None,
+        help="format of --save-predictions: ntire or kalantari (default: ntire for NTIRE data, else kalantari)",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=list(PROTOCOLS),
+        default=None,
+        help="full (whole image; --tile for overlapping windows) or tiles-256 (pad with 1.0 to "
+        "(size//256+1)*256, non-overlapping 256x256 tiles, as HDR-Transformer/SCTNet); default: each "
+        "model's paper protocol (tiles-256 for hdr-transformer and sctnet, else full)",
     )
     p.add_argument(
         "--tile", type=int, default=None, metavar="PX", help="tiled inference with PX-sized windows"
@@ -134,6 +157,29 @@ def directions_note(metrics: list[Metric], marked: bool) -> str:
     return "; ".join(parts) + ("; * best of each column" if marked else "")
 
 
+def model_protocol(args: argparse.Namespace, name: str, model: Any) -> str:
+    """``--protocol`` when given; with ``--tile`` (overlapping windows) ``full``; else the model's paper one."""
+    requested = getattr(args, "protocol", None)
+    if requested:
+        return requested
+    return "full" if args.tile is not None else protocol_for(name, model)
+
+
+def protocol_lines(records: list[dict[str, Any]]) -> list[str]:
+    """``protocol tiles-256 (...): hdr-transformer, sctnet``: which inference every row's numbers come from."""
+    groups: dict[str, list[str]] = {}
+    for r in records:
+        protocol = r.get("protocol", "full")  # rows stored before protocols existed ran the full image
+        text = r.get("protocol_description") or describe_protocol(protocol, r.get("tile"), None)
+        groups.setdefault(f"protocol {protocol} ({text})", []).append(r["model"])
+    return [f"{head}: {', '.join(models)}" for head, models in groups.items()]
+
+
+def convention_lines(metrics: list[Metric]) -> list[str]:
+    """One line per metric column: its label, convention and the encoding it scores."""
+    return [f"{m.label or m.name}: {m.description} [{m.domain} domain]" for m in metrics]
+
+
 def run(args: argparse.Namespace) -> int:
     # Outputs first: none may be written into the data set being scored (it would change the scores).
     outputs = {"--json": args.json, "--csv": args.csv, "--save-predictions": args.save_predictions}
@@ -153,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
         metrics=args.metrics,
         layout=getattr(args, "layout", None),  # bench.data's --layout, where the parser has it
         save_predictions=args.save_predictions,
+        save_layout=getattr(args, "save_layout", None),
+        protocol=getattr(args, "protocol", None) or "full",
         workers=args.workers,
         distributed=True,
     )
@@ -162,8 +210,10 @@ def run(args: argparse.Namespace) -> int:
     # The model contract first, as compare does: a broken --variant is one line (exit 2) before any data
     # is read; of several --models, one that breaks it is reported as failed and the others go on.
     loaded = [load_variant(spec) for spec in specs]
+    probe = None
     if args.variant:
-        check_contract(loaded[0][1](), loaded[0][0])
+        probe = loaded[0][1]()
+        check_contract(probe, loaded[0][0])
     # Under torchrun every rank reads the store (all must agree on what to evaluate); rank 0 writes.
     store = store_from_args(args)
     records: list[dict] = []
@@ -175,7 +225,8 @@ def run(args: argparse.Namespace) -> int:
                 save = f"{save}/{spec}"
             if not args.variant:
                 try:
-                    check_contract(factory(), name)
+                    probe = factory()
+                    check_contract(probe, name)
                 except UsageError as exc:  # a forward that raised is named by its own error
                     failure = ModelFailure(name, exc.__cause__ or exc)
                     print(f"error: {failure}", file=sys.stderr)
@@ -186,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
                 store,
                 name,
                 None if is_model(name) else factory,
-                config=replace(config, save_predictions=save),
+                config=replace(config, save_predictions=save, protocol=model_protocol(args, name, probe)),
                 weights=args.weights,
                 force=args.force,
             )
@@ -196,7 +247,12 @@ def run(args: argparse.Namespace) -> int:
                 continue
             # Records stored before metrics were described lack the field; the registry fills it in.
             records.append(
-                {**rec, "metrics": rec.get("metrics") or describe_metrics(config.metrics), "cached": hit}
+                {
+                    **rec,
+                    "metrics": rec.get("metrics") or describe_metrics(config.metrics),
+                    "metric_domains": rec.get("metric_domains") or metric_domains(config.metrics),
+                    "cached": hit,
+                }
             )
     finally:
         if store is not None:
@@ -225,6 +281,8 @@ def run(args: argparse.Namespace) -> int:
     headers = ["model", "images", "failed", *(m.header for m in metrics), "weights", "result"]
     print(format_table(headers, rows, align="lrr" + "r" * len(metrics) + "ll"))
     print(directions_note(metrics, marked=len(records) > 1))
+    for line in protocol_lines(records) + convention_lines(metrics):
+        print(line)
     if args.json:  # failed models are listed too, so a script sees what is missing and why
         write_json(
             args.json, records + [{"model": f.model, "status": "error", "error": f.message} for f in failures]

@@ -6,7 +6,7 @@ metadata says it does not change a score (``workers``, ``save_predictions``, ...
 here is part of the key by default and can never leave a stale cached score behind. The keys and
 values are those of the hand-written settings they replace (``data``, ``data_fingerprint``, ``ids``,
 ``weights``, ``device``, ``roundtrip16``, ``tile``, ``overlap``), so databases written before still
-hit; ``metrics`` and ``layout`` join the key only when they differ from their defaults.
+hit; ``metrics``, ``layout`` and ``protocol`` join the key only when they differ from their defaults.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from bench.core import UsageError, resolve_device
 from bench.data import dataset_fingerprint
-from bench.evaluation.predict import check_tiling
+from bench.evaluation.predict import check_protocol, check_tiling
 from bench.evaluation.registry import default_metrics, select_metrics
+from bench.evaluation.saving import check_save_layout
 
 if TYPE_CHECKING:  # annotation only: bench.spec pulls in training and the model registry
     from bench.spec.weights import WeightsRef
@@ -54,10 +55,11 @@ def _data_key(cfg: EvalConfig) -> dict[str, Any]:
 class EvalConfig:
     """The options of one evaluation (the model is not one: the same config scores many models).
 
-    ``ids=None`` scores every sample; ``metrics=None`` the layout's default metrics (``psnr``,
-    ``psnr_mu``), stored as the checked tuple in registry order; ``weights`` is the file loaded (a
-    :class:`~bench.spec.weights.WeightsRef`), ``None`` for a parameter-free model. Invalid values
-    raise :class:`~bench.core.errors.UsageError` (one line, exit 2) when the config is made.
+        ``ids=None`` scores every sample; ``metrics=None`` the layout's default metrics (``psnr``,
+        ``psnr_mu``), stored as the checked tuple in registry order; ``protocol`` one of
+    :data:`bench.evaluation.predict.PROTOCOLS` (the inference the scores come from); ``weights`` is the file loaded (a
+        :class:`~bench.spec.weights.WeightsRef`), ``None`` for a parameter-free model. Invalid values
+        raise :class:`~bench.core.errors.UsageError` (one line, exit 2) when the config is made.
     """
 
     data: str = field(metadata=key_rule(_data_key))
@@ -77,7 +79,10 @@ class EvalConfig:
         ),
     )
     layout: str | None = field(default=None, metadata=key_rule(omit_when=lambda c: c.layout is None))
+    # "full" (every key written before protocols existed) or "tiles-256"; eval picks each model's paper one.
+    protocol: str = field(default="full", metadata=key_rule(omit_when=lambda c: c.protocol == "full"))
     save_predictions: str | None = field(default=None, metadata=not_in_key())
+    save_layout: str | None = field(default=None, metadata=not_in_key())  # None: follows the data
     workers: int = field(default=0, metadata=not_in_key())
     show_progress: bool = field(default=True, metadata=not_in_key())
     distributed: bool = field(default=True, metadata=not_in_key())
@@ -93,6 +98,8 @@ class EvalConfig:
             object.__setattr__(self, "save_predictions", str(self.save_predictions))
         object.__setattr__(self, "device", str(self.device))
         check_tiling(self.tile, self.overlap)
+        check_protocol(self.protocol, self.tile)
+        check_save_layout(self.save_layout)
         if not isinstance(self.workers, int) or self.workers < 0:
             raise UsageError(f"--workers {self.workers} must be a whole number, at least 0")
         object.__setattr__(self, "metrics", select_metrics(self.metrics, self.layout))

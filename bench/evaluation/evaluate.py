@@ -6,15 +6,20 @@ of random weights are never reported. :func:`evaluate_module` scores any ``nn.Mo
 follows the model contract. Both return the eval record::
 
     model, weights, data, ids (count), n_images, n_scored, n_failed, failed, <metric>...,
-    roundtrip16, scoring, device, tile, seconds, world_size, saved_to, metrics {name: description},
-    per_image [{id, <metric>..., finite, error (only when it failed)}]
+    roundtrip16, scoring, device, tile, protocol, protocol_description, data_layout, seconds,
+    world_size, saved_to, save_layout, metrics {name: description}, metric_domains {name: domain},
+    per_image [{id, <metric>...,
+    finite, error (only when it failed)}]
 
 where ``<metric>`` is one key per metric scored (by default ``psnr`` and ``psnr_mu``, see
 :mod:`bench.evaluation.registry`). Images are scored by :func:`bench.evaluation.metrics.score_image`
 and aggregated by :func:`bench.evaluation.metrics.summarize`: ``psnr``/``psnr_mu`` are the mean of
 per-image dB values over the images that could be scored (the organizers' way; None when none
 could); an image whose prediction holds NaN/inf is counted in ``n_failed`` and listed in
-``failed``. Under torchrun the images are sharded over the processes and the records gathered, so
+``failed``. ``protocol`` names the inference every number of the record comes from
+(:data:`bench.evaluation.predict.PROTOCOLS`), and ``metrics`` says each metric's convention (its
+``description`` and ``domain``: a ``"linear"`` metric scores prediction and GT converted per image
+to linear HDR on the shortest frame's scale, from the sample's EVs). Under torchrun the images are sharded over the processes and the records gathered, so
 every rank returns the same record. Tiled and padded inference is :mod:`bench.evaluation.predict`.
 """
 
@@ -31,13 +36,14 @@ from torch import nn
 from bench.core import WEIGHTS_DIR, UsageError, progress, resolve_device
 from bench.core import distributed as D
 from bench.data import NTIREDataset
-from bench.data.hdrio import write_hdr_png
 from bench.evaluation.config import EvalConfig
 from bench.evaluation.metrics import score_image, summarize
-from bench.evaluation.predict import check_tiling, predict, tile_starts
+from bench.evaluation.predict import check_tiling, describe_protocol, predict, tile_starts
 from bench.evaluation.registry import METRICS
+from bench.evaluation.saving import save_layout_for, save_prediction
 from bench.spec.variants import load_variant
 from bench.train.checkpoint import load_weights
+from models.conventions import shortest_stops
 from models.registry import is_model, model_info
 
 
@@ -64,7 +70,8 @@ def evaluate_module(
     names as loaded (the model already holds them).
 
     ``save_predictions`` writes each prediction as ``DIR/XXXX.png`` + ``DIR/XXXX_alignratio.npy``
-    (the NTIRE submission format). Without a ground truth an image is only predicted (and must
+    (the NTIRE submission format), or as ``DIR/<id>/HDRImg.hdr`` (linear, Kalantari style) for
+    data of another layout or with ``save_layout="kalantari"`` (:mod:`bench.evaluation.saving`). Without a ground truth an image is only predicted (and must
     then be saved); with ``roundtrip16`` scores are computed on the 16-bit quantised prediction,
     exactly what the saved files hold.
     """
@@ -79,6 +86,8 @@ def evaluate_module(
     dev = ctx.device
     dataset = open_dataset(cfg)
     all_ids = list(dataset.ids)
+    data_layout = getattr(getattr(dataset, "layout", None), "name", None)
+    save_layout = save_layout_for(data_layout, cfg.save_layout) if cfg.save_predictions is not None else None
     mine = list(range(ctx.rank, len(dataset), ctx.world))  # this rank's shard
     was_training = model.training
     model.to(dev).eval()
@@ -92,15 +101,22 @@ def evaluate_module(
     for item in items:
         ldrs = item["ldrs"][None].to(dev)
         ev = item["ev"][None].to(dev)
-        pred = predict(model, ldrs, ev, tile=cfg.tile, overlap=cfg.overlap)
+        pred = predict(model, ldrs, ev, tile=cfg.tile, overlap=cfg.overlap, protocol=cfg.protocol)
         pred = pred[0].float().permute(1, 2, 0).cpu().numpy()
         finite = bool(np.isfinite(pred).all())
+        # Stops of the shortest frame below the medium: the scale of linear (Kalantari-style) HDR.
+        shortest = float(shortest_stops(item["ev"].double().numpy()))
         if finite and cfg.save_predictions is not None:
-            # The file holds exactly what --roundtrip16 scores: write_hdr_png applies the same quantisation.
-            write_hdr_png(Path(cfg.save_predictions) / f"{item['id']}.png", pred)
+            # The NTIRE file holds exactly what --roundtrip16 scores (write_hdr_png quantises the same way).
+            save_prediction(Path(cfg.save_predictions), str(item["id"]), pred, shortest, save_layout)
         if "gt" in item:
             rec = score_image(
-                pred, item["gt"], roundtrip=cfg.roundtrip16, image_id=item["id"], metrics=cfg.metrics
+                pred,
+                item["gt"],
+                roundtrip=cfg.roundtrip16,
+                image_id=item["id"],
+                metrics=cfg.metrics,
+                shortest=shortest,
             )
         else:  # a test input: only predicted (and saved)
             rec = (
@@ -131,10 +147,15 @@ def evaluate_module(
         "scoring": cfg.scoring,
         "device": str(dev),
         "tile": cfg.tile,
+        "protocol": cfg.protocol,
+        "protocol_description": describe_protocol(cfg.protocol, cfg.tile, cfg.overlap),
+        "data_layout": data_layout,
         "seconds": round(seconds, 3),
         "world_size": ctx.world,
         "saved_to": cfg.save_predictions,
+        "save_layout": save_layout,
         "metrics": describe_metrics(cfg.metrics),
+        "metric_domains": metric_domains(cfg.metrics),
         "per_image": [
             {
                 "id": r["id"],
@@ -150,6 +171,11 @@ def evaluate_module(
 def describe_metrics(names: tuple[str, ...] | list[str]) -> dict[str, dict[str, Any]]:
     """``{name: {label, unit, higher_is_better, aggregation, format, description}}`` from the registry."""
     return {name: METRICS.get(name).describe() for name in names}
+
+
+def metric_domains(names: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``{name: domain}``: the encoding each metric scored (see :data:`bench.evaluation.registry.DOMAINS`)."""
+    return {name: METRICS.get(name).domain for name in names}
 
 
 def open_dataset(cfg: EvalConfig) -> NTIREDataset:
@@ -207,6 +233,7 @@ __all__ = [
     "EvalConfig",
     "check_tiling",
     "describe_metrics",
+    "metric_domains",
     "evaluate",
     "evaluate_module",
     "open_dataset",

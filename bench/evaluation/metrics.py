@@ -31,6 +31,7 @@ import torch
 
 from bench.data.hdrio import GAMMA, NonFiniteError, UnscorableError, roundtrip16, to_hwc
 from bench.evaluation.registry import METRICS, register_metric, select_metrics
+from models.conventions import KALANTARI
 
 MU = 5000.0
 PERCENTILE = 99.0
@@ -64,7 +65,7 @@ def psnr(pred: Any, gt: Any) -> float:
     "psnr",
     label="PSNR",
     default=True,
-    description="PSNR-L: gamma-encoded values, pred and gt divided by max(gt), peak 1, no clipping (NTIRE 2022)",
+    description="NTIRE PSNR: gamma-encoded values, pred and gt divided by max(gt), peak 1, no clipping (NTIRE 2022)",
 )
 def _psnr_l(p: np.ndarray, g: np.ndarray) -> float:
     peak = g.max()
@@ -116,16 +117,35 @@ def _psnr_mu(p: np.ndarray, g: np.ndarray) -> float:
     return _psnr_peak1(mu_tonemap(g_lin, norm), mu_tonemap(p_lin, norm))
 
 
-def score(pred: Any, gt: Any, metrics: Sequence[str] | str | None = None) -> dict[str, float]:
+def linear_pair(p: np.ndarray, g: np.ndarray, shortest: float) -> tuple[np.ndarray, np.ndarray]:
+    """Contract images -> linear HDR on the shortest frame's scale (``shortest``: its stops below the medium)."""
+    return KALANTARI.hdr_from_contract(p, shortest), KALANTARI.hdr_from_contract(g, shortest)
+
+
+def score(
+    pred: Any, gt: Any, metrics: Sequence[str] | str | None = None, *, shortest: float | None = None
+) -> dict[str, float]:
     """The metrics of one image, ``{name: value}`` (default: ``{"psnr": dB, "psnr_mu": dB}``).
 
-    ``metrics`` names registered metrics (default: the default ones). Raises :class:`NonFiniteError`
-    for a non-finite input and :class:`UnscorableError` when a metric is undefined (or NaN) here.
+    ``pred`` and ``gt`` are in the contract's encoding (gamma 2.24, medium frame's scale). A metric
+    of the ``"linear"`` domain gets both as linear HDR on the shortest frame's scale, which needs
+    ``shortest``: how many stops the shortest frame is below the medium one (``-min(ev)`` of the
+    contract's EVs; 2 for EVs -2, 0, 2). ``metrics`` names registered metrics (default: the default
+    ones). Raises :class:`NonFiniteError` for a non-finite input and :class:`UnscorableError` when
+    a metric is undefined (or NaN) here.
     """
     p, g = _pair(pred, gt)  # convert and check once for every metric
     out: dict[str, float] = {}
+    linear: tuple[np.ndarray, np.ndarray] | None = None
     for name in select_metrics(metrics):
-        value = float(METRICS.get(name).fn(p, g))
+        metric = METRICS.get(name)
+        if metric.domain == "linear":
+            if shortest is None:
+                raise ValueError(f"metric {name} scores linear HDR: score() needs shortest= (stops)")
+            linear = linear_pair(p, g, float(shortest)) if linear is None else linear
+            value = float(metric.fn(*linear))
+        else:
+            value = float(metric.fn(p, g))
         if math.isnan(value):
             raise UnscorableError(f"metric {name} is undefined for this image (NaN)")
         out[name] = value
@@ -138,6 +158,7 @@ def score_image(
     roundtrip: bool = False,
     image_id: str | None = None,
     metrics: Sequence[str] | str | None = None,
+    shortest: float | None = None,
 ) -> dict[str, Any]:
     """One evaluation record: ``id``, one key per metric (``psnr``, ``psnr_mu``), ``scoring``.
 
@@ -145,11 +166,11 @@ def score_image(
     after the 16-bit PNG quantisation of the official scoring (the leaderboard's numbers). A
     non-finite prediction gives a record with ``error`` instead of scores, which :func:`summarize`
     counts and leaves out of the aggregate; so does a ground truth for which a metric is undefined
-    (all black).
+    (all black). ``shortest`` is passed to :func:`score` (needed by linear-domain metrics).
     """
     record: dict[str, Any] = {"id": image_id, "scoring": "roundtrip16" if roundtrip else "in-memory"}
     try:
-        record.update(score(roundtrip16(pred) if roundtrip else pred, gt, metrics))
+        record.update(score(roundtrip16(pred) if roundtrip else pred, gt, metrics, shortest=shortest))
     except UnscorableError as exc:
         record["error"] = str(exc)
     return record

@@ -14,7 +14,9 @@ adds one the same way::
         return float(abs(pred.clip(0) ** 2.24 - gt.clip(0) ** 2.24).mean() / gt.max() ** 2.24)
 
 ``fn`` receives two checked ``HxWx3`` float64 NumPy arrays of one shape, both finite: the
-prediction and the ground truth as stored (gamma-encoded). It may raise
+prediction and the ground truth in the metric's ``domain`` (:data:`DOMAINS`): as stored
+(gamma-encoded, ``"contract"``, the default) or as linear HDR on the shortest frame's scale
+(``"linear"``, what Kalantari-style metrics are defined on). It may raise
 :class:`bench.data.hdrio.UnscorableError` when it is undefined for an image; a NaN result counts the
 same way (the image is failed, never averaged). The metric's name is the key of its value in the
 per-image and summary records, and what ``eval --metrics`` accepts.
@@ -44,6 +46,12 @@ RESERVED_NAMES = frozenset(
 )
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 
+# The encodings a metric may ask for; the evaluation converts prediction and GT per image.
+DOMAINS: dict[str, str] = {
+    "contract": "gamma-encoded HDR (gamma 2.24) on the medium frame's scale, as stored (NTIRE)",
+    "linear": "linear HDR on the shortest frame's scale (Kalantari 2017's HDRImg.hdr convention)",
+}
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -59,8 +67,13 @@ class Metric:
     label: str = ""  # the column header, e.g. "PSNR-mu"
     description: str = ""  # its convention, one line
     default: bool = False  # scored when ``--metrics`` is not given (the built-ins)
+    domain: str = "contract"  # what ``fn`` receives: a name of DOMAINS
 
     def __post_init__(self) -> None:
+        if self.domain not in DOMAINS:
+            raise ValueError(
+                f"metric {self.name!r}: domain {self.domain!r} is not one of {', '.join(DOMAINS)}"
+            )
         if not isinstance(self.name, str) or not NAME_PATTERN.fullmatch(self.name):
             raise ValueError(
                 f"metric name {self.name!r}: letters, digits, '_', '.', '-', starting with a letter"
@@ -134,12 +147,16 @@ def register_metric(
     description: str | None = None,
     default: bool = False,
     replace: bool = False,
+    domain: str = "contract",
 ) -> Callable[[MetricFn], MetricFn]:
     """Decorator: register ``fn(pred, gt) -> float`` as metric ``name`` (returns ``fn`` unchanged).
 
     ``description`` defaults to the first line of the function's docstring, ``label`` to ``name``.
     ``default=True`` makes it one of the metrics scored when the user names none (keep this for the
-    built-ins: a default metric changes the cache key of every plain evaluation).
+    built-ins: a default metric changes the cache key of every plain evaluation). ``domain`` says
+    what ``fn`` receives (a name of :data:`DOMAINS`): ``"contract"`` the stored gamma-encoded
+    values, ``"linear"`` linear HDR on the shortest frame's scale (converted per image from the
+    sample's exposures, see :func:`bench.evaluation.metrics.score`).
     """
 
     def deco(fn: MetricFn) -> MetricFn:
@@ -157,6 +174,7 @@ def register_metric(
                 label=label or name,
                 description=description if description is not None else (doc[0] if doc else ""),
                 default=default,
+                domain=domain,
             ),
             replace=replace,
         )

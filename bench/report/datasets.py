@@ -85,6 +85,7 @@ def data_set_of(row: dict) -> DataSet:
     settings = row.get("settings") or {}
     fingerprint = settings.get("data_fingerprint")
     scoring = rec.scoring or ("roundtrip16" if rec.roundtrip16 else "in-memory")
+    scoring += "" if rec.get("protocol", "full") == "full" else f", {rec.get('protocol')} protocol"
     return DataSet(
         path=str(rec.data or settings.get("data") or "?"),
         fingerprint=fingerprint if isinstance(fingerprint, str) and fingerprint else None,
