@@ -70,6 +70,7 @@ def test_every_field_is_in_the_key_unless_marked_as_not_changing_a_score(data, t
         "metrics": ("psnr",),
         "layout": "ntire",
         "protocol": "tiles-256",
+        "tif_scale": 65535,
     }
     in_key = EvalConfig.score_fields()
     assert sorted(in_key) == sorted(changes), "a new option must say whether it changes a score"

@@ -19,6 +19,7 @@ from bench.core import distributed as D
 from bench.core.errors import ModelFailure
 from bench.core.tables import format_table
 from bench.data import ids_from_args
+from bench.data.kalantari import add_tif_scale_argument
 from bench.data.layouts import add_layout_argument
 from bench.evaluation import METRICS, EvalConfig, Metric, default_metrics
 from bench.evaluation.evaluate import describe_metrics, metric_domains
@@ -59,8 +60,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="CKPT",
         help="weights for a single model: .safetensors, a checkpoint .json or a run folder (its EMA weights)",
     )
-    p.add_argument("--data", required=True, metavar="DIR", help="NTIRE-format data with ground truth")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="a data set with ground truth (ntire, kalantari, hu, tel or a plugin layout; detected)",
+    )
     add_layout_argument(p)
+    add_tif_scale_argument(p)
     p.add_argument("--ids", default=None, help="evaluate these ids only, e.g. 0000-0099,0150")
     p.add_argument("--split", default=None, metavar="FILE", help="evaluate the ids listed in FILE")
     p.add_argument(
@@ -198,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         metrics=args.metrics,
         layout=getattr(args, "layout", None),  # bench.data's --layout, where the parser has it
+        tif_scale=args.tif_scale,
         save_predictions=args.save_predictions,
         save_layout=getattr(args, "save_layout", None),
         protocol=getattr(args, "protocol", None) or "full",

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from bench.core import UsageError, resolve_device
 from bench.data import dataset_fingerprint
+from bench.data.kalantari import check_tif_scale
+from bench.data.layouts import Layout, resolve_layout
 from bench.evaluation.predict import check_protocol, check_tiling
 from bench.evaluation.registry import default_metrics, select_metrics
 from bench.evaluation.saving import check_save_layout
@@ -47,7 +49,7 @@ def device_kind(device: str) -> str:
 def _data_key(cfg: EvalConfig) -> dict[str, Any]:
     return {
         "data": str(Path(cfg.data).resolve()),
-        "data_fingerprint": dataset_fingerprint(cfg.data, cfg.id_list, cfg.layout),
+        "data_fingerprint": dataset_fingerprint(cfg.data, cfg.id_list, cfg.data_layout),
     }
 
 
@@ -79,6 +81,8 @@ class EvalConfig:
         ),
     )
     layout: str | None = field(default=None, metadata=key_rule(omit_when=lambda c: c.layout is None))
+    # What 16-bit tifs are divided by (kalantari/hu/tel); None: the layout's default, 2^16.
+    tif_scale: int | None = field(default=None, metadata=key_rule(omit_when=lambda c: c.tif_scale is None))
     # "full" (every key written before protocols existed) or "tiles-256"; eval picks each model's paper one.
     protocol: str = field(default="full", metadata=key_rule(omit_when=lambda c: c.protocol == "full"))
     save_predictions: str | None = field(default=None, metadata=not_in_key())
@@ -100,9 +104,16 @@ class EvalConfig:
         check_tiling(self.tile, self.overlap)
         check_protocol(self.protocol, self.tile)
         check_save_layout(self.save_layout)
+        if self.tif_scale is not None:
+            check_tif_scale(self.tif_scale)
         if not isinstance(self.workers, int) or self.workers < 0:
             raise UsageError(f"--workers {self.workers} must be a whole number, at least 0")
         object.__setattr__(self, "metrics", select_metrics(self.metrics, self.layout))
+
+    @property
+    def data_layout(self) -> str | Layout | None:
+        """What the datasets get as ``layout=``: the name, or the layout configured with ``tif_scale``."""
+        return resolve_layout(self.data, self.layout, self.tif_scale)
 
     @property
     def id_list(self) -> list[str] | None:

@@ -181,7 +181,9 @@ def metric_domains(names: tuple[str, ...] | list[str]) -> dict[str, str]:
 def open_dataset(cfg: EvalConfig) -> NTIREDataset:
     """The data set an evaluation reads (ground truth required unless the predictions are only saved)."""
     # layout None: detected from the folder's files (an NTIRE folder reads as the suite always did).
-    return NTIREDataset(cfg.data, cfg.id_list, require_gt=cfg.save_predictions is None, layout=cfg.layout)
+    return NTIREDataset(
+        cfg.data, cfg.id_list, require_gt=cfg.save_predictions is None, layout=cfg.data_layout
+    )
 
 
 def resolve_weights(model: nn.Module, name: str, weights: str | None, registered: bool) -> str | None:
