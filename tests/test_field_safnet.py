@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
+from bench.complexity import count, hdr_input_shapes
 from models.conventions import KALANTARI
 from models.official import official_converter
 from models.registry import create_model, model_info
@@ -17,6 +19,10 @@ from models.safnet import SAFNet, merge_exposures, warp
 FIXTURES = Path(__file__).parent / "fixtures" / "official_keys"
 # params_official_code of field_published.csv: the authors' SAFNet / SAFNet_S classes, counted.
 OFFICIAL_PARAMS = {"safnet": 1_120_849, "safnet-s": 566_713}
+# measured_GMACs_torchinfo_3x256x256 (a recount of the authors' code) and SAFNet's Table 2 (thop,
+# 1500x1000, TMACs), as field_published.csv prints them.
+TORCHINFO_256_G = {"safnet": 42.59, "safnet-s": 6.324}
+PAPER_THOP_1500x1000_T = {"safnet": 0.976, "safnet-s": 0.146}
 
 
 def official_keys(name: str) -> dict[str, list[int]]:
@@ -66,6 +72,23 @@ def test_forward_at_small_sizes_any_size_without_padding(name, size):
     # in the contract that is at most (2 ** stops below the medium) ** (1 / 2.24)
     bound = (2.0 ** -ev.amin(1)) ** (1 / 2.24)
     assert (out >= 0).all() and (out.amax(dim=(1, 2, 3)) <= bound * (1 + 1e-5)).all()
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL_PARAMS))
+def test_ntire_count_equals_torchinfo_and_the_published_figures(name):
+    torchinfo = pytest.importorskip("torchinfo")  # a dev dependency; only this count test needs it
+    with torch.device("meta"):
+        model = create_model(name)
+    ours = count(model, hdr_input_shapes(256, 256))["maccs_ntire"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torchinfo 1.6 touches the deprecated TypedStorage
+        inputs = [torch.empty(1, 3, 3, 256, 256, device="meta"), torch.zeros(1, 3, device="meta")]
+        stats = torchinfo.summary(model, input_data=inputs, device="meta", verbose=0)
+    assert ours == stats.total_mult_adds
+    assert round(ours / 1e9, 3 if name == "safnet-s" else 2) == TORCHINFO_256_G[name]
+    # the paper's thop figure on the full Kalantari image is the same count (old thop = torchinfo here)
+    full = count(model, hdr_input_shapes(1500, 1000))["maccs_ntire"]
+    assert full / 1e12 == pytest.approx(PAPER_THOP_1500x1000_T[name], rel=0.005)
 
 
 @pytest.mark.parametrize("name", sorted(OFFICIAL_PARAMS))
