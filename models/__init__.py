@@ -12,6 +12,7 @@ BUILTIN_MODULES = (
     "models.references",
     "models.gsanet",
     "models.drhdr",
+    "models.safnet",
 )
 
 from models.registry import create_model, is_model, list_models, model_info, register_model  # noqa: E402
