@@ -37,7 +37,7 @@ class OpCost:
 
     maccs: int = 0  # real multiply-accumulates (conv, matmul, interpolation, sampling)
     elementwise: int = 0  # one per element per pointwise op, bias add, pooling tap or reduced element
-    kind: str = "other"  # conv | matmul | interp | elementwise | free
+    kind: str = "other"  # conv | matmul | attention | interp | elementwise | free
 
 
 @dataclass(frozen=True)
