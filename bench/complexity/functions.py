@@ -144,7 +144,7 @@ class FunctionRecorder(TorchFunctionMode):
             self.function_stack.pop()
         if not isinstance(out, Tensor):
             return out
-        thop = THOP_PRODUCTS.get(func)
+        thop = THOP_PRODUCTS.get(getattr(func, "__wrapped__", func))  # unwrapped from ptflops_view
         # only the outermost watched call: ptflops' and thop's wrappers do not see nested calls
         if thop is not None and not any(p in self.thop_ruled for p in self.module_stack):
             self.parts["fn_products_thop"] += thop(args, kwargs, out)

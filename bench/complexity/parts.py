@@ -49,8 +49,8 @@ PARTS = {
 ACTIVATION_OPS = frozenset(
     {"relu", "leaky_relu", "hardtanh", "elu", "gelu", "prelu", "_prelu_kernel", "silu"}
 )
-# The activation modules ptflops prices per element (nn.GELU is not one: ptflops counts its F.gelu).
-ACTIVATION_MODULES = frozenset({"ReLU", "LeakyReLU", "PReLU", "ELU", "ReLU6"})
+# The activation modules ptflops prices per element (and again their F.relu / F.gelu inside).
+ACTIVATION_MODULES = frozenset({"ReLU", "LeakyReLU", "PReLU", "ELU", "ReLU6", "GELU"})
 # Activations that ptflops prices when called as functions (it patches F.relu & co., not F.leaky_relu).
 PATCHED_ACTIVATIONS = frozenset({"relu", "elu", "gelu", "prelu", "_prelu_kernel", "silu"})
 NORM_OPS = frozenset({"native_group_norm", "native_layer_norm", "_native_batch_norm_legit_no_training"})
