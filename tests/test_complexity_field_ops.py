@@ -154,3 +154,13 @@ def test_cross_check_explains_every_tool(toy):
         assert "error" not in row, row
         assert row["residual"] == 0, f"{toy}/{row['tool']}: {row['maccs']:,} vs {row['expected']:,}"
         assert row["maccs"] != res["ours"]["true"] or not row["terms"]
+
+
+def test_emulated_tools_on_meta_equal_the_real_tools():
+    """The field table's recounts (tool rules on one meta pass) equal what the tools print."""
+    model = ToyWarp().eval()
+    inputs = cx.crosscheck.real_inputs(32, 24)
+    for tool in ("torchinfo", "thop-legacy", "fvcore"):
+        if not cx.COUNTING_TOOLS.get(tool).available():
+            continue
+        assert cx.emulate(model, 32, 24, tool) == cx.run_tool(tool, model, inputs).maccs, tool
