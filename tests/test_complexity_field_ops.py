@@ -67,7 +67,7 @@ class ToyTransformer(HDRModel):
 
 
 class ToyWarp(HDRModel):
-    """SAFNet-style: a flow head, grid_sample warping of the non-reference frames, an explicit
+    """SAFNet-style: a flow head, grid_sample warping of the non-reference frames, squeeze-excitation, an explicit
     einsum / baddbmm / torch.matmul / x.mul() mix (the calls ptflops and thop treat differently)."""
 
     def __init__(self) -> None:
@@ -75,6 +75,8 @@ class ToyWarp(HDRModel):
         self.flow = nn.Conv2d(9, 4, 3, padding=1)
         self.up = nn.ConvTranspose2d(3, 3, 4, stride=2, padding=1)
         self.merge = nn.Conv2d(9, 3, 1)
+        # GSANet-style squeeze-excitation: PReLU, global pool, sigmoid modules
+        self.squeeze = nn.Sequential(nn.PReLU(), nn.AdaptiveAvgPool2d(1), nn.Conv2d(3, 3, 1), nn.Sigmoid())
 
     def reconstruct(self, ldrs: torch.Tensor, ev: torch.Tensor) -> torch.Tensor:
         b, _, _, h, w = ldrs.shape
@@ -88,6 +90,7 @@ class ToyWarp(HDRModel):
             for j, i in enumerate((0, 2))
         ]
         x = self.merge(torch.cat([warped[0], ldrs[:, 1], warped[1]], 1))
+        x = x * self.squeeze(x)
         f = x.flatten(2)
         # an equation fvcore prices exactly (others it reads from numpy's rounded path estimate)
         gram = torch.einsum("bnc,bnd->bcd", f.transpose(1, 2), f.transpose(1, 2))

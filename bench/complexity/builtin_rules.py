@@ -175,3 +175,8 @@ def vector_norm_rule(x_shape: Shape, *rest: object, out_shape: Shape) -> OpCost:
 @register_op_rule(aten.masked_fill)
 def masked_fill_rule(x_shape: Shape, mask_shape: Shape, value: object, *, out_shape: Shape) -> OpCost:
     return OpCost(0, numel(out_shape), "elementwise")  # the .Tensor overload has no pointwise tag
+
+
+@register_op_rule(aten._prelu_kernel)
+def prelu_rule(x_shape: Shape, weight_shape: Shape, *, out_shape: Shape) -> OpCost:
+    return OpCost(0, numel(out_shape), "elementwise")  # nn.PReLU (GSANet); no pointwise tag

@@ -39,6 +39,10 @@ PARTS = {
     "attention": "the two matmuls of F.scaled_dot_product_attention (fused or decomposed)",
     "softmax_thop": "nn.Softmax modules: exp, sum and divide per row, 3 x features - 1 per row",
     "grid_sample_fvcore": "4 per output element of grid_sample (fvcore assumes bilinear)",
+    "adaptive_pool_inputs": "input elements of adaptive average pools (module or functional)",
+    "adaptive_pool_thop": "nn.AdaptiveAvgPool modules: pooled input elements + one divide per output",
+    "pool_module_inputs": "pooled input elements inside pooling modules (ptflops: module hook + its F.*_pool)",
+    "prelu_module": "input elements of nn.PReLU modules (thop counts one per element)",
     "fn_products_thop": "functional products thop counts outside modules it has a rule for",
     "fn_matmul_ptflops": "torch.matmul / mm / bmm calls (not the @ operator): numel(a) x b's last dim",
     "fn_addmm_ptflops": "torch.addmm / baddbmm calls: the product plus one add per input element",
@@ -115,12 +119,25 @@ def add_parts(
         parts["interp_maccs"] += cost.maccs
         parts["interp_outputs"] += out.numel()
     elif name.rstrip("_") in ACTIVATION_OPS:
+        if module_class == "PReLU":
+            parts["prelu_module"] += out.numel()
         if module_class in ACTIVATION_MODULES:
             parts["act_module"] += out.numel()
         if name.rstrip("_") in PATCHED_ACTIVATIONS:  # also inside a module: nn.ReLU calls F.relu
             parts["act_functional"] += out.numel()
+    elif bound is not None and (
+        name == "_adaptive_avg_pool2d" or (name == "mean" and module_class.startswith("AdaptiveAvgPool"))
+    ):
+        # a global pool reaches dispatch as `mean`; every tool prices it as the pool it is
+        parts["pool_inputs"] += next(iter(bound.values())).numel()
+        parts["adaptive_pool_inputs"] += next(iter(bound.values())).numel()
+        if module_class.startswith("AdaptiveAvgPool"):
+            parts["pool_module_inputs"] += next(iter(bound.values())).numel()
+            parts["adaptive_pool_thop"] += next(iter(bound.values())).numel() + out.numel()
     elif name in POOL_OPS and bound is not None:
         parts["pool_inputs"] += next(iter(bound.values())).numel()
+        if "Pool" in module_class:
+            parts["pool_module_inputs"] += next(iter(bound.values())).numel()
     elif name in NORM_OPS and bound is not None:
         n, affine = next(iter(bound.values())).numel(), bound["weight"] is not None
         batch_norm = "batch_norm" in name

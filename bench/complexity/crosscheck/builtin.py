@@ -48,6 +48,7 @@ class Fvcore(CountingTool):
         ToolRule("linear_module", +1, "counts nn.Linear over all tokens (no bias)"),
         ToolRule("matmul_functional", +1, "counts matmul, bmm, einsum and F.linear"),
         ToolRule("grid_sample_fvcore", +1, "counts grid_sample as bilinear (4 per output element)"),
+        ToolRule("adaptive_pool_inputs", +1, "counts adaptive average pools (1 per input element)"),
     )
     misses = (
         "skips elementwise ops (mul, add, sigmoid, softmax), bias, baddbmm and "
@@ -71,6 +72,8 @@ class Thop(CountingTool):
         ToolRule("norm_thop", +1, "counts normalisation layers (2 per element, 4 when affine)"),
         ToolRule("linear_module", +1, "counts nn.Linear over all tokens (no bias)"),
         ToolRule("softmax_thop", +1, "counts nn.Softmax modules (3 x features - 1 per row)"),
+        ToolRule("prelu_module", +1, "counts nn.PReLU modules (1 per element)"),
+        ToolRule("adaptive_pool_thop", +1, "counts nn.AdaptiveAvgPool modules (1 per input, 1 per output)"),
         ToolRule(
             "fn_products_thop",
             +1,
@@ -103,6 +106,9 @@ class Ptflops(CountingTool):
         ),
         ToolRule("interp_outputs", +1, "counts one op per interpolated output element"),
         ToolRule("pool_inputs", +1, "counts one op per pooled input element"),
+        ToolRule(
+            "pool_module_inputs", +1, "and again inside pooling modules (module hook + its patched F.*_pool)"
+        ),
         ToolRule(
             "norm_ptflops", +1, "counts normalisation layers (2 per element when affine; 1 for nn.LayerNorm)"
         ),
@@ -150,6 +156,8 @@ class ThopLegacy(CountingTool):
         ToolRule("norm_thop", +1, "counts normalisation layers (2 per element, 4 when affine)"),
         ToolRule("linear_module", +1, "counts nn.Linear over all tokens (no bias)"),
         ToolRule("softmax_thop", +1, "counts nn.Softmax modules (3 x features - 1 per row)"),
+        ToolRule("prelu_module", +1, "counts nn.PReLU modules (1 per element)"),
+        ToolRule("adaptive_pool_thop", +1, "counts nn.AdaptiveAvgPool modules (1 per input, 1 per output)"),
     )
     misses = "misses every functional op (attention matmuls, F.interpolate, grid_sample); no bias"
 
