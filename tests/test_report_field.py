@@ -88,3 +88,13 @@ def test_field_plot_without_implemented_networks(tmp_path):
     table = {"rows": [{"row": "x", "model": "not implemented", "psnr_mu_paper": 44.0}]}
     paths = render_field_plot(table, Measurements([]), tmp_path)
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
+
+
+def test_a_model_that_cannot_be_counted_is_a_cell(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("meta kernel missing")
+
+    monkeypatch.setattr(field, "counted", broken)
+    row = field.field_row({"model": "adnet", "kalantari_psnr_mu": "44.368"}, {"adnet"})
+    assert row["explanation"] == "not counted: RuntimeError: meta kernel missing" and row["figures"] == []
+    assert row["psnr_mu_paper"] == 44.368

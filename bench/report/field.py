@@ -166,6 +166,11 @@ def field_row(prow: dict[str, str], registered: set[str]) -> dict[str, Any]:
         row.update(model="not implemented", explanation="", figures=[])
         return row
     row["model"] = name
+    try:
+        counted(name, *SIZES[0])
+    except Exception as exc:  # noqa: BLE001 (a model that cannot be counted is a cell, not a failed report)
+        row.update(explanation=f"not counted: {type(exc).__name__}: {exc}".splitlines()[0][:200], figures=[])
+        return row
     row["params_measured"] = counted(name, *SIZES[0])["params"]
     for w, h in SIZES:
         c = counted(name, w, h)
