@@ -25,8 +25,10 @@ from bench.complexity.crosscheck import (
     ToolTerm,
     ToolTotals,
     cross_check,
+    emulate,
     register_counting_tool,
     run_tool,
+    tool_parts,
 )
 from bench.complexity.parts import PARTS
 from bench.complexity.profiling import (
@@ -70,6 +72,7 @@ __all__ = [
     "check_convention",
     "count",
     "cross_check",
+    "emulate",
     "hdr_input_shapes",
     "layer_tree",
     "meta_state",
@@ -81,4 +84,5 @@ __all__ = [
     "register_counting_tool",
     "register_op_rule",
     "run_tool",
+    "tool_parts",
 ]

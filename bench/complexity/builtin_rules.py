@@ -123,3 +123,60 @@ def softmax_rule(x_shape: Shape, dim: int, half_to_float: bool, *, out_shape: Sh
 def norm_rule(x_shape: Shape, *rest: object, out_shape: Shape) -> OpCost:
     # subtract-and-scale per element (the statistics are a reduction, not priced here)
     return OpCost(0, 2 * numel(x_shape), "elementwise")
+
+
+# --- attention and the other ops of the transformer / warping HDR networks --------------------
+
+
+def attention_cost(q_shape: Shape, k_shape: Shape, v_shape: Shape) -> OpCost:
+    """Fused attention: Q K^T and (softmax) V, each a batched matmul over all query and key positions.
+
+    The leading dims are the query's (with grouped-query attention the keys are shared across heads,
+    the products are not); the softmax is priced like :func:`softmax_rule` (3 per score).
+    """
+    scores = numel(q_shape[:-1]) * k_shape[-2]
+    return OpCost(scores * (q_shape[-1] + v_shape[-1]), 3 * scores, "attention")
+
+
+@register_op_rule(
+    aten.scaled_dot_product_attention,  # composite: reaches dispatch only where a backend keeps it whole
+    aten._scaled_dot_product_attention_math,
+    aten._scaled_dot_product_flash_attention,
+    aten._scaled_dot_product_flash_attention_for_cpu,
+    aten._scaled_dot_product_efficient_attention,
+    aten._scaled_dot_product_cudnn_attention,
+)
+def sdpa_rule(q_shape: Shape, k_shape: Shape, v_shape: Shape, *rest: object, out_shape: Shape) -> OpCost:
+    return attention_cost(q_shape, k_shape, v_shape)
+
+
+@register_op_rule(aten._safe_softmax, aten._log_softmax)
+def safe_softmax_rule(x_shape: Shape, *rest: object, out_shape: Shape) -> OpCost:
+    # the masked-row-safe softmax of decomposed attention; log-softmax: exp, sum, log-subtract
+    return OpCost(0, 3 * numel(out_shape), "elementwise")
+
+
+@register_op_rule(aten.im2col)
+def im2col_rule(x_shape: Shape, *rest: object, out_shape: Shape) -> OpCost:
+    return OpCost(kind="free")  # nn.Unfold: a gather of patches, no arithmetic
+
+
+@register_op_rule(aten.col2im)
+def col2im_rule(x_shape: Shape, *rest: object, out_shape: Shape) -> OpCost:
+    # nn.Fold sums overlapping patches: one add per input element
+    return OpCost(0, numel(x_shape), "elementwise")
+
+
+@register_op_rule(aten.linalg_vector_norm)
+def vector_norm_rule(x_shape: Shape, *rest: object, out_shape: Shape) -> OpCost:
+    return OpCost(0, 2 * numel(x_shape), "elementwise")  # square (or abs) and sum per element
+
+
+@register_op_rule(aten.masked_fill)
+def masked_fill_rule(x_shape: Shape, mask_shape: Shape, value: object, *, out_shape: Shape) -> OpCost:
+    return OpCost(0, numel(out_shape), "elementwise")  # the .Tensor overload has no pointwise tag
+
+
+@register_op_rule(aten._prelu_kernel)
+def prelu_rule(x_shape: Shape, weight_shape: Shape, *, out_shape: Shape) -> OpCost:
+    return OpCost(0, numel(out_shape), "elementwise")  # nn.PReLU (GSANet); no pointwise tag

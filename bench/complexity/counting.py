@@ -13,12 +13,37 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils._pytree import tree_leaves
 
+from bench.complexity.functions import FunctionRecorder, ptflops_view
 from bench.complexity.ntire import TorchinfoRecorder
 from bench.complexity.recorder import OpRecorder, storage_key
 from models.registry import create_model
+
+# Module types thop 2.x has a counting rule for (not zero_ops): a functional product run inside one
+# is left to that rule, so thop does not count it (bench.complexity.functions).
+THOP_RULED_TYPES: tuple[type, ...] = (
+    nn.modules.conv._ConvNd,
+    nn.modules.batchnorm._NormBase,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.PReLU,
+    nn.Softmax,
+    nn.LogSoftmax,
+    nn.Softmin,
+    nn.Softmax2d,
+    nn.modules.pooling._AvgPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd,
+    nn.Linear,
+    nn.Bilinear,
+    nn.Upsample,
+    nn.RNNBase,
+    nn.modules.rnn.RNNCellBase,
+    nn.MultiheadAttention,
+    nn.Embedding,
+)
 
 
 def hdr_input_shapes(width: int, height: int, batch: int = 1) -> list[tuple[int, ...]]:
@@ -74,6 +99,9 @@ def count(
     conv_leaves = {name for name, m in named if "Conv" in classes[name] and not m._modules}
     rec = OpRecorder(conv_leaves, classes)
     calls: dict[str, int] = defaultdict(int)
+    thop_ruled = {name for name, m in named if isinstance(m, THOP_RULED_TYPES)}
+    functions = FunctionRecorder(rec.parts, rec.module_stack, thop_ruled)
+    rec.in_attention = lambda: functions.inside(F.scaled_dot_product_attention)
 
     # Global module hooks: two registrations instead of four per module.
     def pre(module: nn.Module, _inputs: Any) -> None:
@@ -97,7 +125,7 @@ def count(
         nn.modules.module.register_module_forward_hook(post),
     ]
     try:
-        with torch.no_grad(), rec:
+        with torch.no_grad(), rec, functions, ptflops_view(rec.parts, lambda: bool(functions.function_stack)):
             if direct:
                 out = model(*inputs)
             else:

@@ -81,6 +81,8 @@ class OpRecorder(TorchDispatchMode):
         self.keep: list[Tensor] = []  # keeps storages alive so that their ids stay unique
         # Op-type totals that explain how other profilers differ (see bench.complexity.parts).
         self.parts: dict[str, int] = defaultdict(int)
+        # Whether a fused-attention call is running (set by the function recorder of the same pass).
+        self.in_attention: Callable[[], bool] = lambda: False
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -128,6 +130,7 @@ class OpRecorder(TorchDispatchMode):
                 cost,
                 path in self.conv_module_paths,
                 self.classes.get(path, ""),
+                cost.kind == "matmul" and self.in_attention(),
             )
         return out
 

@@ -37,7 +37,7 @@ class OpCost:
 
     maccs: int = 0  # real multiply-accumulates (conv, matmul, interpolation, sampling)
     elementwise: int = 0  # one per element per pointwise op, bias add, pooling tap or reduced element
-    kind: str = "other"  # conv | matmul | interp | elementwise | free
+    kind: str = "other"  # conv | matmul | attention | interp | elementwise | free
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ FREE_OPS = frozenset(
     """cat stack clone copy_ _to_copy copy contiguous pad constant_pad_nd replication_pad1d replication_pad2d
     replication_pad3d reflection_pad1d reflection_pad2d reflection_pad3d pixel_shuffle pixel_unshuffle flip roll
     empty empty_like empty_strided zeros zeros_like ones ones_like full full_like fill_ zero_ new_empty new_zeros
-    new_ones new_full scalar_tensor lift_fresh arange _unsafe_view index_select gather repeat index
+    new_ones new_full scalar_tensor lift_fresh arange linspace logspace eye _unsafe_view index_select gather repeat index
     upsample_nearest1d upsample_nearest2d upsample_nearest3d _upsample_nearest_exact2d detach _cuda_version
     """.split()
 )

@@ -8,6 +8,8 @@ from typing import Any
 
 from bench.core import OUTPUT_DIR, atomic_write_text, write_json
 from bench.core.tables import format_table
+from bench.report.field import build_field_table
+from bench.report.field_plot import render_field_plot
 from bench.report.paper import TABLES
 from bench.report.plots import render_plots
 from bench.report.quantities import QUANTITIES, with_legacy_keys
@@ -87,6 +89,7 @@ def render_index(
     store_rows: list[dict],
     db_path: str | None,
     accuracy: list[str] | None = None,
+    field: dict | None = None,
 ) -> str:
     lines = [
         "# eapbench report",
@@ -107,6 +110,12 @@ def render_index(
         )
         lines.append(
             f"- Table {t['number']}: {t['title']} ({n_measured}/{len(t['rows'])} rows measured): {links}"
+        )
+    if field is not None:
+        links = ", ".join(f"[{Path(p).suffix.lstrip('.')}]({Path(p).name})" for p in files["field"])
+        implemented = sum(r["model"] != "not implemented" for r in field["rows"])
+        lines.append(
+            f"- {field['heading']}: {field['title']} ({implemented}/{len(field['rows'])} implemented): {links}"
         )
     if plots:
         lines += ["", "## Plots", ""]
@@ -135,7 +144,7 @@ def write_report(
 
     ``data`` pins the data set of every accuracy value (a folder or a fingerprint prefix;
     :mod:`bench.report.datasets`), None for the default. Returns ``{"index": path, "tables": {n:
-    [paths]}, "plots": [paths], "summary": rows, "data_set": ..., "other_data_sets": [...], "json": path}``.
+    [paths]}, "plots": [paths], "field": [paths of field.md/csv/tex], "field_plots": [paths], "summary": rows, "data_set": ..., "other_data_sets": [...], "json": path}``.
     """
     out = Path(out_dir)
     meas = Measurements(store_rows, data=data)
@@ -148,11 +157,26 @@ def write_report(
             str(atomic_write_text(stem.with_suffix(".csv"), render_csv(t))),
             str(atomic_write_text(stem.with_suffix(".tex"), render_latex(t))),
         ]
+    field = build_field_table()  # the field's networks, counted on meta tensors (cached per model)
+    field_files = [
+        str(atomic_write_text(out / f"field.{ext}", render(field)))
+        for ext, render in (("md", render_markdown), ("csv", render_csv), ("tex", render_latex))
+    ]
     plot_paths = [str(p) for p in render_plots(meas, out)] if plots else []
+    field_plots = [str(p) for p in render_field_plot(field, meas, out)] if plots else []
     summary = summary_rows(meas)
     index = atomic_write_text(
         out / "index.md",
-        render_index(tables, files, plot_paths, summary, store_rows, db_path, accuracy_lines(meas)),
+        render_index(
+            tables,
+            {**files, "field": field_files},
+            plot_paths + field_plots,
+            summary,
+            store_rows,
+            db_path,
+            accuracy_lines(meas),
+            field,
+        ),
     )
     data_set = meas.data_set.to_json() if meas.data_set is not None else None
     others = [d.to_json() for d in meas.other_data_sets]
@@ -160,12 +184,20 @@ def write_report(
     legacy_tables = [{**t, "rows": [with_legacy_keys(r) for r in t["rows"]]} for t in tables]
     json_path = write_json(
         out / "report.json",
-        {"data_set": data_set, "other_data_sets": others, "tables": legacy_tables, "summary": summary},
+        {
+            "data_set": data_set,
+            "other_data_sets": others,
+            "tables": legacy_tables,
+            "field": field,
+            "summary": summary,
+        },
     )
     return {
         "index": str(index),
         "tables": files,
         "plots": plot_paths,
+        "field": field_files,
+        "field_plots": field_plots,
         "summary": summary,
         "data_set": data_set,
         "other_data_sets": others,

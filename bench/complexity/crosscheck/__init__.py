@@ -5,7 +5,7 @@ Importing this package registers the built-in tools; plugins register more with
 """
 
 from bench.complexity.crosscheck import builtin as builtin  # registers the built-in tools
-from bench.complexity.crosscheck.check import cross_check, real_inputs, run_tool
+from bench.complexity.crosscheck.check import cross_check, emulate, real_inputs, run_tool, tool_parts
 from bench.complexity.crosscheck.tools import (
     COUNTING_TOOLS,
     CountingTool,
@@ -22,7 +22,9 @@ __all__ = [
     "ToolTerm",
     "ToolTotals",
     "cross_check",
+    "emulate",
     "real_inputs",
     "register_counting_tool",
     "run_tool",
+    "tool_parts",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bench.complexity.counting import count, hdr_input_shapes
+from bench.complexity.counting import build_meta_model, count, hdr_input_shapes
 from bench.complexity.crosscheck.tools import COUNTING_TOOLS, CountingTool, ToolTotals
 from models.registry import create_model
 
@@ -57,6 +57,26 @@ def _tool_row(adapter: CountingTool, module: nn.Module, inputs: tuple[Tensor, ..
     return row
 
 
+def tool_parts(counts: dict[str, Any]) -> dict[str, int]:
+    """The op-type parts of a :func:`count` result, plus what torchinfo counts beyond conv modules."""
+    parts = dict(counts["parts"])
+    # What torchinfo counts beyond conv modules: layers with weights that are not convs (norms, linear...).
+    parts["other_param_layers"] = counts["maccs_ntire"] - (
+        parts.get("conv_module", 0) + parts.get("conv_bias", 0) + parts.get("transposed_extra", 0)
+    )
+    return parts
+
+
+def emulate(model: str | nn.Module, width: int, height: int, tool: str) -> int:
+    """What ``tool`` would print for ``model`` at ``width`` x ``height``, from one meta pass (no real tensors).
+
+    The tool's rules (:attr:`CountingTool.rules`) applied to our op-type parts: the same rebuilt
+    total that :func:`cross_check` compares with the real tool's output at small sizes.
+    """
+    module = build_meta_model(model) if isinstance(model, str) else model
+    return COUNTING_TOOLS.get(tool).explain(tool_parts(count(module, hdr_input_shapes(width, height))))[0]
+
+
 def cross_check(
     model: str | nn.Module, width: int = 64, height: int = 64, tools: Sequence[str] | None = None
 ) -> dict[str, Any]:
@@ -72,12 +92,8 @@ def cross_check(
     name = model if isinstance(model, str) else getattr(model, "eapbench_name", type(model).__name__)
     module = (create_model(model) if isinstance(model, str) else model).eval()
     c = count(module, hdr_input_shapes(width, height))
-    parts = dict(c["parts"])
+    parts = tool_parts(c)
     conv_core = parts.get("conv_module", 0)
-    # What torchinfo counts beyond conv modules: layers with weights that are not convs (norms, linear...).
-    parts["other_param_layers"] = c["maccs_ntire"] - (
-        conv_core + parts.get("conv_bias", 0) + parts.get("transposed_extra", 0)
-    )
     inputs = real_inputs(width, height)
     return {
         "model": name,
