@@ -86,6 +86,7 @@ def cache_path(label: str, key: str, directory: Path | None = None) -> Path:
 
 # What a failing exporter or runtime says about the op it stopped at, most specific first.
 _OP_PATTERNS = (
+    r"No ONNX function found for <OpOverload\(op='([\w.]+)'",  # the dynamo exporter
     r"(torchvision::\w+)",
     r"Could not find an implementation for (\w+)\(\d+\)",
     r"No conversion rule found for operations: (\w+)-\d+",  # OpenVINO's unconverted-ops summary
@@ -106,7 +107,8 @@ def blocking_op(message: str) -> str | None:
 
 
 def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    """``Type: first line`` of an error, without the terminal colour codes some exporters print."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
 
