@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from bench.cli import main
 from bench.core import UsageError
 from bench.timing import BACKENDS, TimeConfig, blocking_op, deploy_backends, onnx_export, time_model
-from bench.cli import main
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("openvino")
