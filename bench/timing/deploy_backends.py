@@ -133,10 +133,14 @@ def export_fields(export: OnnxExport) -> dict[str, Any]:
     }
 
 
-def ort_session(backend: str, export: OnnxExport, config: TimeConfig, threads: int | None) -> Any:
+def ort_session(
+    backend: str, export: OnnxExport, config: TimeConfig, threads: int | None, profiling: bool = False
+) -> Any:
+    """An ONNX Runtime session of the export on the provider ``backend`` asks for (``profiling``: for ``time --trace``)."""
     ort = optional_module("onnxruntime")
     dev = config.torch_device
     options = ort.SessionOptions()
+    options.enable_profiling = profiling
     if threads:
         options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
