@@ -158,6 +158,8 @@ def test_blocking_op_is_read_from_the_message(message, op):
 
 def test_main_job_times_with_the_best_deployment_backend(tmp_path):
     from bench.jobs.mainjob import run_main_job  # the job module imports the report stack: only here
+    from bench.report.runtime_plot import render_runtime_plot, runtime_series  # the report stack, as above
+    from bench.report.selection import Measurements  # the report stack, as above
     from bench.results import ResultsStore  # with the job
 
     db = tmp_path / "r.sqlite"
@@ -173,6 +175,12 @@ def test_main_job_times_with_the_best_deployment_backend(tmp_path):
     assert result["settings"]["deploy_backend"] == "openvino"
     with ResultsStore(db) as store:
         backends = {r["record"]["backend"] for r in store.query(kind="time")}
+        meas = Measurements.from_store(store)
     assert backends == {"eager", "openvino"}
+    # the report's runtime-by-backend plot: one panel (this CPU, 64x64), eager and openvino
+    (panel,) = runtime_series(meas).values()
+    assert set(panel) == {"eager", "openvino"} and [p["label"] for p in panel["openvino"]] == ["lightweight"]
+    paths = render_runtime_plot(meas, tmp_path / "plot")
+    assert [p.name for p in paths] == ["runtime_by_backend.png", "runtime_by_backend.svg"]
     table = (tmp_path / "out" / "table5.md").read_text()
     assert "Runtime backend" in table and "openvino" in table

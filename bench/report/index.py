@@ -12,6 +12,7 @@ from bench.report.paper import TABLES
 from bench.report.plots import render_plots
 from bench.report.quantities import QUANTITIES, with_legacy_keys
 from bench.report.render import render_csv, render_latex, render_markdown
+from bench.report.runtime_plot import render_runtime_plot
 from bench.report.selection import Measurements, display_path
 from bench.report.tables import build_tables
 
@@ -148,7 +149,9 @@ def write_report(
             str(atomic_write_text(stem.with_suffix(".csv"), render_csv(t))),
             str(atomic_write_text(stem.with_suffix(".tex"), render_latex(t))),
         ]
-    plot_paths = [str(p) for p in render_plots(meas, out)] if plots else []
+    plot_paths = (
+        [str(p) for p in [*render_plots(meas, out), *render_runtime_plot(meas, out)]] if plots else []
+    )
     summary = summary_rows(meas)
     index = atomic_write_text(
         out / "index.md",
