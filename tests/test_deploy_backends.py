@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -10,7 +11,7 @@ from torch import nn
 
 from bench.cli import main
 from bench.core import UsageError
-from bench.timing import BACKENDS, TimeConfig, blocking_op, deploy_backends, onnx_export, time_model
+from bench.timing import BACKENDS, TimeConfig, blocking_op, deploy_backends, onnx_export, support, time_model
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("openvino")
@@ -184,3 +185,25 @@ def test_main_job_times_with_the_best_deployment_backend(tmp_path):
     assert [p.name for p in paths] == ["runtime_by_backend.png", "runtime_by_backend.svg"]
     table = (tmp_path / "out" / "table5.md").read_text()
     assert "Runtime backend" in table and "openvino" in table
+
+
+def test_profile_says_which_backends_a_model_runs_on(tmp_path, capsys):
+    out = tmp_path / "p.json"
+    code = main([
+        "profile", "--models", "exposure-merge", "--size", "64x64", "--no-store", "--backends",
+        "onnxruntime,tensorrt", "--json", str(out),
+    ])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0 and "backends (one forward" in printed
+    (rec,) = json.loads(out.read_text())
+    assert rec["backends"]["onnxruntime"] == "ok"
+    assert rec["backends"]["tensorrt"].startswith("unavailable: tensorrt does not run on cpu")
+
+
+def test_support_reports_the_blocking_op(monkeypatch):
+    def blocked(*args, **kwargs):
+        raise onnx_export.ExportError("ONNX export failed", "GridSample")
+
+    monkeypatch.setattr(support, "time_model", blocked)
+    result = support.backend_support("exposure-merge", "openvino")
+    assert result.status == "blocked" and result.describe() == "blocked by GridSample"

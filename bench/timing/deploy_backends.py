@@ -84,7 +84,7 @@ def deploy_problem(backend: str, device: torch.device | str) -> str | None:
     dev = torch.device(device)
     entry = BACKENDS.get(backend)
     if dev.type not in entry.device_kinds:
-        return f"{backend} does not run on {dev.type}"
+        return f"{backend} does not run on {dev.type}" + (f"; {entry.hint}" if entry.hint else "")
     why = entry.available()
     if why or backend not in ORT_PROVIDERS:
         return why
