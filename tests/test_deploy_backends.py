@@ -207,3 +207,9 @@ def test_support_reports_the_blocking_op(monkeypatch):
     monkeypatch.setattr(support, "time_model", blocked)
     result = support.backend_support("exposure-merge", "openvino")
     assert result.status == "blocked" and result.describe() == "blocked by GridSample"
+
+
+def test_the_cache_key_holds_the_runtime_version():
+    assert TimeConfig(backend="openvino").cache_settings()["runtime"].startswith("openvino ")
+    assert TimeConfig(backend="onnxruntime").cache_settings()["runtime"].startswith("onnxruntime ")
+    assert "runtime" not in TimeConfig().cache_settings()  # eager's key is what it was

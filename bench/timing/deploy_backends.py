@@ -79,6 +79,17 @@ def probe(name: str) -> Callable[[], str | None]:
     return available
 
 
+def runtime_version(backend: str) -> str | None:
+    """``onnxruntime 1.32.0`` / ``openvino 2026.4...`` for a deployment backend (its times depend on it), else None."""
+    package = "openvino" if backend == "openvino" else "onnxruntime" if backend in ORT_PROVIDERS else None
+    if package is None:
+        return None
+    try:
+        return f"{package} {optional_module(package).__version__}"
+    except UsageError:
+        return None
+
+
 def deploy_problem(backend: str, device: torch.device | str) -> str | None:
     """None when ``backend`` can run on ``device`` here, else one line saying why not (package, provider)."""
     dev = torch.device(device)
