@@ -61,7 +61,18 @@ def describe(device: str) -> dict:
         "torch_tensorrt_version": optional_version("torch_tensorrt"),
         "tensorrt_version": optional_version("tensorrt"),
         "backends": BACKENDS.names(),
+        "onnxruntime_providers": onnxruntime_providers(),
     }
+
+
+def onnxruntime_providers() -> list[str] | str:
+    """ONNX Runtime's execution providers here, or ``not available (why)``."""
+    version = optional_version("onnxruntime")
+    if version.startswith("not available"):
+        return version
+    import onnxruntime  # imported above by optional_version: only its provider list is read here
+
+    return list(onnxruntime.get_available_providers())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,7 +91,11 @@ def wanted_packages(facts: dict) -> list[tuple[str, str, str | None]]:
         )
     ]
     if "onnxruntime" in facts.get("backends", []):
-        wanted.append(("onnxruntime-gpu", "onnxruntime-gpu", None))
+        providers = facts.get("onnxruntime_providers") or []
+        has_cuda = isinstance(providers, list) and "CUDAExecutionProvider" in providers
+        wanted.append(
+            ("onnxruntime-gpu", "onnxruntime-gpu", "CUDAExecutionProvider present" if has_cuda else None)
+        )
     return wanted
 
 

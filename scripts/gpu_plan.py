@@ -32,7 +32,9 @@ CARD_SPEEDUP = 4.0  # vs a V100: bandwidth x4-5, fp32 x4 for A100-H200 (the cons
 CPU_FLOPS = 20e9  # a rehearsal's CPU, for its own timeouts
 CHILD_START_S = 10.0  # python + torch + bench import, CUDA context
 PER_MODEL_S = 2.0  # build, synthetic scene, meta-tensor profile
-COMPILE_S = {"compile": 45.0, "tensorrt": 60.0}  # one model at 1920x1080 (torch.compile on a CPU: same)
+# One model at 1920x1080 (torch.compile on a CPU: same); ONNX Runtime: the ONNX export (~6 s an
+# EAPNet, cached after) + the session, with TensorRT its engine build.
+COMPILE_S = {"compile": 45.0, "tensorrt": 60.0, "onnxruntime": 20.0, "onnxruntime-tensorrt": 80.0}
 MIN_STEP_S = 5.0  # a step is not started with less budget left
 
 HEADLINE = ("eapnet-lightweight", "eapnet-standard", "ahdr", "adnet")  # the paper's four networks
@@ -89,6 +91,8 @@ class PlanOptions:
     tensorrt: str | None  # None: torch_tensorrt imports; else why TensorRT is not timed
     maccs: dict[str, float] = field(default_factory=dict)  # per model at --size (profile)
     timeouts: dict[str, float] = field(default_factory=dict)  # overrides, by step-name pattern
+    # ONNX Runtime backends that cannot run (backend -> why), from its provider list: see deploy_skips()
+    deploy: dict[str, str] = field(default_factory=dict)
 
     @property
     def cuda(self) -> bool:
@@ -181,7 +185,7 @@ def time_step(opts: PlanOptions, tier: Tier, backend: str, precision: str, tf32:
     if graphs and opts.cuda:
         argv.append("--cuda-graphs")
     estimate = time_estimate(opts, tier, backend, precision)
-    skip = opts.tensorrt if backend == "tensorrt" else None
+    skip = opts.tensorrt if backend == "tensorrt" else opts.deploy.get(backend)
     return Step(
         name, child(*argv, tf32=tf32), estimate, timeout_for(opts, name, estimate), (out,), tier.models,
         "; ".join(modes), skip, backend, precision,
@@ -202,8 +206,9 @@ def timing_plan(opts: PlanOptions, models: list[str]) -> list[Step]:
     """The ``time`` steps in priority order.
 
     1. eager (4 settings) for EAPNet standard + lightweight, then for AHDR; 2. TensorRT fp16 for
-    standard + lightweight, then AHDR; 3. torch.compile fp16 for the same; 4. all of it for ADNet;
-    5. all of it for every other registered network. TensorRT first and AHDR before ADNet: the
+    standard + lightweight, then AHDR; 3. ONNX Runtime (TensorRT provider fp16, CUDA provider fp16
+    and fp32) for the same; 4. torch.compile fp16 for the same; 5. all of it for ADNet (ONNX
+    Runtime with TensorRT only); 6. the same for every other registered network. TensorRT first and AHDR before ADNet: the
     issue is done with standard, lightweight and AHDR in eager fp32, fp16 and TensorRT fp16.
     """
     groups = {t.name: t for t in tiers(opts, models)}
@@ -212,11 +217,40 @@ def timing_plan(opts: PlanOptions, models: list[str]) -> list[Step]:
     for tier in first:
         steps += eager_steps(opts, tier)
     steps += [time_step(opts, tier, "tensorrt", "fp16") for tier in first]
+    steps += [s for tier in first for s in deploy_steps(opts, tier)]
     steps += [time_step(opts, tier, "compile", "fp16") for tier in first]
     for tier in (groups[n] for n in ("adnet", "others") if n in groups):
         steps += [*eager_steps(opts, tier), time_step(opts, tier, "tensorrt", "fp16")]
+        steps.append(time_step(opts, tier, "onnxruntime-tensorrt", "fp16"))
         steps.append(time_step(opts, tier, "compile", "fp16"))
     return steps
+
+
+def deploy_steps(opts: PlanOptions, tier: Tier) -> list[Step]:
+    """ONNX Runtime beside torch-tensorrt: its TensorRT provider (fp16), its CUDA provider (fp16, fp32)."""
+    return [
+        time_step(opts, tier, "onnxruntime-tensorrt", "fp16"),
+        time_step(opts, tier, "onnxruntime", "fp16"),
+        time_step(opts, tier, "onnxruntime", "fp32"),
+    ]
+
+
+def deploy_skips(providers: list[str] | str | None, rehearsal: bool) -> dict[str, str]:
+    """Why each ONNX Runtime backend is not timed (absent: it is), from ``onnxruntime_providers``.
+
+    A cpu rehearsal runs ``onnxruntime`` on the CPU provider and skips the TensorRT one.
+    """
+    if not isinstance(providers, list):
+        why = f"onnxruntime {providers or 'not available'}"
+        return {"onnxruntime": why, "onnxruntime-tensorrt": why}
+    if rehearsal:
+        return {"onnxruntime-tensorrt": "GPU-only: skipped in the cpu rehearsal"}
+    needed = {"onnxruntime": "CUDAExecutionProvider", "onnxruntime-tensorrt": "TensorrtExecutionProvider"}
+    return {
+        backend: f"{provider} not in onnxruntime's providers ({', '.join(providers)})"
+        for backend, provider in needed.items()
+        if provider not in providers
+    }
 
 
 def select(steps: list[Step], patterns: list[str] | None) -> list[Step]:

@@ -13,8 +13,10 @@ step so that a cut-off run keeps what it finished:
    with a timeout; a failed install is recorded and TensorRT is then "not available";
 1. ``list`` and ``profile`` (meta tensors, CPU: the model list, MAccs, the peak-memory estimate),
    then ``calibrate --device cuda`` (roofline ceilings, saved in ``OUT/cache``);
-2. ``time``: eager fp32 with TF32 off and on, fp16 and bf16 with CUDA graphs; TensorRT and
-   torch.compile fp16; for the paper's networks first, then every other registered one;
+2. ``time``: eager fp32 with TF32 off and on, fp16 and bf16 with CUDA graphs; TensorRT fp16;
+   ONNX Runtime with its TensorRT provider (fp16) and its CUDA provider (fp16, fp32), each skipped
+   with the reason when onnxruntime lacks that provider; torch.compile fp16; for the paper's
+   networks first, then every other registered one;
 3. the tables: timing (md/csv/json), numerics vs eager fp32, peak memory vs the estimate, the
    runtime-vs-MAccs plot, in ``OUT/<card-slug>/`` (raw JSON of every step in ``raw/``), ready to be
    copied to ``reports/gpu/<card-slug>/`` unchanged.
@@ -46,6 +48,7 @@ from gpu_plan import (  # noqa: E402
     Step,
     StepResult,
     child,
+    deploy_skips,
     run_step,
     select,
     timing_plan,
@@ -243,9 +246,11 @@ def main(argv: list[str] | None = None) -> int:
         save()
 
     profile = {p["model"]: p.get("maccs") for p in summary["profile"] or []}
+    deploy = deploy_skips(facts.get("onnxruntime_providers"), rehearsal)
+    notes += [f"{b} not timed: {why}" for b, why in deploy.items() if not rehearsal]
     opts = PlanOptions(
         args.device, args.size, args.repeat, args.warmup, raw, store, tensorrt, profile,
-        parse_timeouts(args.step_timeout),
+        parse_timeouts(args.step_timeout), deploy,
     )  # fmt: skip
     plan = select(timing_plan(opts, networks(read_json(raw / "list.json"), args.models)),
                   args.steps.split(",") if args.steps else None)  # fmt: skip

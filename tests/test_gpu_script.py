@@ -64,6 +64,52 @@ def test_plan_priority_order_and_gpu_only_parts(tmp_path):
     assert all(s.timeout_s > s.estimate_s for s in cuda.values())
 
 
+def test_onnxruntime_providers_beside_torch_tensorrt(tmp_path):
+    models = ["adnet", "ahdr", "eapnet-lightweight", "eapnet-standard"]
+    names = [s.name for s in gpu_plan.timing_plan(opts(tmp_path), models)]
+    # right after torch-tensorrt for the paper's networks, before torch.compile
+    assert (
+        names.index("tensorrt-fp16-ahdr")
+        < names.index("onnxruntime-tensorrt-fp16-eapnet")
+        < names.index("onnxruntime-fp16-eapnet")
+        < names.index("onnxruntime-fp32-ahdr")
+        < names.index("compile-fp16-eapnet")
+    )
+    assert "onnxruntime-tensorrt-fp16-adnet" in names
+    step = {s.name: s for s in gpu_plan.timing_plan(opts(tmp_path), models)}[
+        "onnxruntime-tensorrt-fp16-eapnet"
+    ]
+    cmd = step.command
+    assert (
+        cmd[cmd.index("--backend") + 1] == "onnxruntime-tensorrt" and cmd[cmd.index("--device") + 1] == "cuda"
+    )
+    assert step.skip is None and step.estimate_s > 80
+    # which providers the machine's onnxruntime has decides what is skipped, with the reason
+    assert (
+        gpu_plan.deploy_skips(
+            ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"], False
+        )
+        == {}
+    )
+    cpu_only = gpu_plan.deploy_skips(["CPUExecutionProvider"], False)
+    assert (
+        set(cpu_only) == {"onnxruntime", "onnxruntime-tensorrt"}
+        and "CUDAExecutionProvider" in cpu_only["onnxruntime"]
+    )
+    missing = gpu_plan.deploy_skips("not available (ImportError: x)", False)
+    assert missing["onnxruntime"].startswith("onnxruntime not available")
+    rehearsal = gpu_plan.deploy_skips(["CPUExecutionProvider"], True)
+    assert list(rehearsal) == ["onnxruntime-tensorrt"]  # the CPU provider rehearses onnxruntime
+    o = gpu_plan.PlanOptions("cuda", "1920x1080", 20, 3, tmp_path, ("--no-store",), None, {}, {}, cpu_only)
+    skipped = {s.name: s.skip for s in gpu_plan.timing_plan(o, models) if s.skip}
+    assert set(skipped) == {n for n in names if n.startswith("onnxruntime")}
+    # onnxruntime-gpu is installed only when the CUDA provider is missing
+    facts = {"torch_version": "2.14.1", "torch_tensorrt_version": "2.14.0", "backends": ["onnxruntime"]}
+    have = gpu_env.wanted_packages({**facts, "onnxruntime_providers": ["CUDAExecutionProvider"]})
+    assert have[1][0] == "onnxruntime-gpu" and have[1][2] is not None
+    assert gpu_env.wanted_packages({**facts, "onnxruntime_providers": ["CPUExecutionProvider"]})[1][2] is None
+
+
 def test_tensorrt_requirement_follows_torch_and_never_moves_torch(tmp_path):
     assert gpu_env.tensorrt_requirement("2.5.1+cu124") == "torch-tensorrt==2.5.*"
     cmd = gpu_env.pip_command("torch-tensorrt==2.5.*", "2.5.1+cu124", tmp_path / "c.txt")
@@ -158,5 +204,7 @@ def test_rehearsal_writes_every_output(tmp_path):
     assert recs[("compile", "fp16")]["status"] == "cut-off"
     assert (folder / "timing.md").read_text().startswith(f"# Inference time on {summary['card']}\n")
     assert summary["card"] == recs[("eager", "fp32")]["device_name"]
-    assert [i["status"] for i in summary["installs"]] == ["skipped"]
+    assert {i["package"]: i["status"] for i in summary["installs"]} == {
+        "torch-tensorrt": "skipped", "onnxruntime-gpu": "skipped",
+    }  # fmt: skip
     assert json.loads((folder / "raw" / "calibrate.json").read_text())["bandwidth_Bps"] > 0

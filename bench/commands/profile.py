@@ -26,6 +26,7 @@ from bench.core.tables import format_table
 from bench.jobs import measure
 from bench.results import add_store_arguments, store_from_args
 from bench.spec.names import resolve_model_names
+from bench.timing.support import DEFAULT_BACKENDS, backend_support
 
 NAME = "profile"
 ORDER = 20
@@ -48,6 +49,14 @@ _CSV_FIELDS = [
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backends",
+        nargs="?",
+        const=",".join(DEFAULT_BACKENDS),
+        metavar="NAMES",
+        help="also say which timing backends each model runs on (default onnxruntime,openvino): one "
+        "forward at 64x64 each, checked against eager; a model that does not export names the op",
+    )
     p.add_argument(
         "--models",
         default="*",
@@ -180,6 +189,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"\n{r['model']}: per layer ({args.convention})")
             print(_tree(r["layers"], args.depth))
 
+    if args.backends:
+        wanted = [b.strip() for b in args.backends.split(",") if b.strip()]
+        support = {r["model"]: [backend_support(r["model"], b) for b in wanted] for r in records}
+        print("\nbackends (one forward at 64x64 on the cpu, checked against eager fp32)")
+        print(format_table(["model", *wanted], [[m, *[s.describe() for s in v]] for m, v in support.items()]))
+        for r in records:
+            r["backends"] = {s.backend: s.describe() for s in support[r["model"]]}
     if args.json:
         write_json(args.json, [{**r, "cached": r["model"] in hits} for r in records])
     if args.csv:

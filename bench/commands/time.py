@@ -13,6 +13,7 @@ from bench.jobs import measure
 from bench.results import ResultsStore, add_store_arguments, store_from_args
 from bench.spec.names import resolve_model_names
 from bench.timing import TimeConfig, add_config_arguments
+from bench.timing.trace import format_trace, trace_model
 
 if TYPE_CHECKING:
     from bench.timing import TimeConfig
@@ -41,6 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--no-roofline", action="store_true", help="skip the complexity profile and roofline floor"
     )
     p.add_argument("--all", action="store_true", help="on the CPU, also time models above 1 TMAcc")
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="after each timing, a per-op-type breakdown of one forward: MAccs share vs time share and "
+        "the roofline floor per op type (torch.profiler on eager; ONNX Runtime's profiler with --backend onnxruntime)",
+    )
     p.add_argument("--json", metavar="PATH", help="write the records as JSON (rewritten after each model)")
     add_store_arguments(p)
 
@@ -149,6 +156,18 @@ def _time_all(
             rec = {**timing.failed_record(name, exc, **config.describe()), "cached": False}
         for w in rec.get("warnings", []):
             print(f"warning: {name}: {w}", file=sys.stderr)
+        if args.trace:
+            try:
+                traces = trace_model(name, config)
+            except UsageError:
+                raise
+            except Exception as exc:  # a trace that fails leaves the timing standing
+                print(
+                    f"warning: {name}: no trace: {timing.failed_record(name, exc)['error']}", file=sys.stderr
+                )
+            else:
+                rec["trace"] = [t.to_json() for t in traces]  # the --json file only, not the store
+                print("\n\n".join(format_trace(t) for t in traces) + "\n")
         records.append(rec)
         save()
     if not records:

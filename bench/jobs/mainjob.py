@@ -5,7 +5,8 @@ On a fresh machine with no data and no GPU it
 1. profiles every registered model at 1900x1060 (meta tensors: seconds, no memory);
 2. times the EAPNet family (one model per architecture: aliases share results) on the best
    device: the paper's 1920x1080 protocol (10 warm-up, 100 timed) on a GPU, a reduced size and a
-   few repeats on a CPU (:data:`bench.jobs.measure.CPU_PLAN`);
+   few repeats on a CPU (:data:`bench.jobs.measure.CPU_PLAN`); then again with the best installed
+   deployment backend (:func:`bench.timing.best_deploy_backend`; on a CPU only :data:`DEPLOY_MODELS`);
 3. generates a small default synthetic data set once (``data/synthetic-default``, reused after);
 4. evaluates the parameter-free references and every model whose shipped weights exist;
 5. renders the report (``bench.report``) and prints a summary with the paths written.
@@ -33,6 +34,7 @@ from bench.jobs import measure
 from bench.report import write_report
 from bench.results import ResultsStore, default_db
 from bench.spec.names import resolve_model_names
+from bench.timing.deploy_backends import DEPLOY_HINT, best_deploy_backend
 from bench.timing.threads import choose_threads
 from models.registry import model_info
 
@@ -41,6 +43,9 @@ DEFAULT_DATA = DEFAULT_DATA_DIR
 DATA_PLAN = {"n": 8, "size": (640, 360), "seed": 0}
 QUICK_DATA_PLAN = {"n": 2, "size": (96, 64), "seed": 0}
 QUICK_TIME_PLAN = {"size": (64, 64), "warmup": 1, "repeat": 1}
+# Timed with the best installed deployment backend too (on a CPU; every EAPNet on a GPU): each
+# costs an ONNX export (~6 s, cached after) and an eager reference forward for the numerics check.
+DEPLOY_MODELS = ("eapnet-lightweight", "eapnet-standard")
 
 
 def _log(msg: str) -> None:
@@ -95,11 +100,13 @@ def run_main_job(
     repeat: int | None = None,
     plots: bool = True,
     threads: str | int | None = "auto",
+    deploy: bool | None = None,
 ) -> dict[str, Any]:
     """Run the whole job; returns ``{"summary", "report", "failures", "warnings", "counts", "settings", "seconds"}``.
 
     ``threads`` (CPU timings): a number, ``auto`` (this machine's calibrated or probed fastest count;
     a quick run does not probe and keeps torch's default) or None (torch's default).
+    ``deploy``: also time with the best installed deployment backend (default: unless ``quick``).
     """
     t0 = time.perf_counter()
     db = db or default_db()
@@ -154,6 +161,18 @@ def run_main_job(
                 # A timing that ran but failed (an error the timer caught, failed numerics): its message.
                 rec, err = None, rec.get("error") or rec.get("status")
             note("time", name, rec, hit, err)
+        wanted = not quick if deploy is None else deploy
+        backend = best_deploy_backend(dev) if wanted else None
+        if wanted and backend is None:
+            _log(f"  no deployment backend installed ({DEPLOY_HINT}): eager only")
+        to_deploy = [n for n in to_time if dev.startswith("cuda") or n in DEPLOY_MODELS] if backend else []
+        for name in progress(to_deploy, desc=backend or "deploy"):
+            rec, hit, err = measure.safe(
+                measure.time, store, name, device=dev, force=force, backend=backend, **plan
+            )
+            if rec is not None and rec.get("status", "ok") != "ok":
+                rec, err = None, rec.get("error") or rec.get("status")
+            note(f"time ({backend})", name, rec, hit, err)
 
         to_eval = evaluated_models(names)
         data_dir = (
@@ -184,6 +203,7 @@ def run_main_job(
             "repeat": plan["repeat"],
             "threads": thread_choice.threads if thread_choice else None,
             "threads_source": thread_choice.source if thread_choice else None,
+            "deploy_backend": backend,
             "data": str(data_dir),
             "db": str(db),
             "quick": quick,

@@ -14,6 +14,7 @@ from bench.report.paper import TABLES
 from bench.report.plots import render_plots
 from bench.report.quantities import QUANTITIES, with_legacy_keys
 from bench.report.render import render_csv, render_latex, render_markdown
+from bench.report.runtime_plot import render_runtime_plot
 from bench.report.selection import Measurements, display_path
 from bench.report.tables import build_tables
 
@@ -162,7 +163,9 @@ def write_report(
         str(atomic_write_text(out / f"field.{ext}", render(field)))
         for ext, render in (("md", render_markdown), ("csv", render_csv), ("tex", render_latex))
     ]
-    plot_paths = [str(p) for p in render_plots(meas, out)] if plots else []
+    plot_paths = (
+        [str(p) for p in [*render_plots(meas, out), *render_runtime_plot(meas, out)]] if plots else []
+    )
     field_plots = [str(p) for p in render_field_plot(field, meas, out)] if plots else []
     summary = summary_rows(meas)
     index = atomic_write_text(

@@ -306,6 +306,7 @@ class Measurements:
         if tim is not None:
             out["median_s"] = tim.median_s
             out["runtime_setting"] = runtime_setting(tim)
+            out["runtime_backend"] = tim.backend
             out["runtime_full_size"] = is_full_size(tim)
             out["runtime_short"] = f"{tim.device} {tim.width}x{tim.height}"
             if tim.get("noisy"):  # shown with its spread: the cell's text, the plot's error bar

@@ -39,6 +39,7 @@ def _columns(number: str) -> list[dict]:
             column(f"{m}_{source}", METRICS[m], source, m) for source in ("paper", "measured", "diff")
         ]
     if "median_s" in spec.metrics:
+        columns.append(column("runtime_backend", "Runtime backend", "measured"))
         columns.append(column("runtime_setting", "Runtime measured on", "measured"))
     if any(m in spec.metrics for m in ACCURACY):
         # One data set per table (bench.report.datasets), named on every row that shows accuracy.
@@ -86,6 +87,7 @@ def build_table(number: str, meas: Measurements) -> dict:
             both = paper is not None and ours is not None
             row[f"{m}_diff"] = ours - paper if both and _comparable(m, measured) else None
         if "median_s" in spec.metrics:
+            row["runtime_backend"] = measured.get("runtime_backend", "")
             row["runtime_setting"] = measured.get("runtime_setting", "")
             row["median_s_spread"] = measured.get("runtime_spread")
         if any(m in spec.metrics for m in ACCURACY):

@@ -41,6 +41,12 @@ from bench.timing.backends import (
     timing_backend,
 )
 from bench.timing.config import Option, TimeConfig, add_config_arguments, option, resolve_pad_from
+from bench.timing.deploy_backends import (
+    DEPLOY_PREFERENCE,
+    DeployedForward,
+    best_deploy_backend,
+    deploy_problem,
+)
 from bench.timing.inputs import DEFAULT_EV, build_model, crop_to_size, make_inputs, pad_to_size
 from bench.timing.memory import cpu_peak_memory
 from bench.timing.numerics import (
@@ -51,6 +57,7 @@ from bench.timing.numerics import (
     relative_l2,
     strict_fp32,
 )
+from bench.timing.onnx_export import DEPLOY_HINT, OPSET, ExportError, OnnxExport, blocking_op, export_onnx
 from bench.timing.runner import (
     CPU_MACC_LIMIT,
     RECORD_KEYS,
@@ -72,7 +79,8 @@ from bench.timing.timers import (
 )
 
 __all__ = [
-    "BACKENDS", "CPU_MACC_LIMIT", "CV_WARNING", "DEFAULT_EV", "PRECISIONS", "RECORD_KEYS", "REL_L2_BOUNDS",
+    "BACKENDS", "CPU_MACC_LIMIT", "DEPLOY_HINT", "DEPLOY_PREFERENCE", "DeployedForward", "ExportError",
+    "OPSET", "OnnxExport", "best_deploy_backend", "blocking_op", "deploy_problem", "export_onnx", "CV_WARNING", "DEFAULT_EV", "PRECISIONS", "RECORD_KEYS", "REL_L2_BOUNDS",
     "TENSORRT_HINT", "NumericsVerdict", "Option", "ThreadChoice", "TimeConfig", "Timer", "TimingBackend",
     "add_config_arguments", "build_model", "capture_cuda_graph", "check_backend", "check_numerics", "choose_threads",
     "cpu_name", "cpu_peak_memory", "cpu_timer", "crop_to_size", "device_name", "failed_record", "is_noisy",

@@ -24,6 +24,7 @@ from bench.core import NTIRE_SIZE, PADDED_SIZE, UsageError, format_size, parse_s
 from bench.core.environment import device_name
 from bench.spec.weights import WeightsRef
 from bench.timing.backends import BACKENDS, TimingBackend, check_backend
+from bench.timing.deploy_backends import runtime_version
 from bench.timing.numerics import PRECISIONS, REL_L2_BOUNDS
 from bench.timing.stats import CV_WARNING
 
@@ -290,6 +291,9 @@ class TimeConfig:
             settings[f.name] = opt.encode(self, value) if opt is not None and opt.encode else value
         settings["tf32"] = self.tf32
         settings["torch"] = torch.__version__
+        runtime = runtime_version(self.backend)
+        if runtime:  # a deployment backend's time depends on its runtime's version (other keys unchanged)
+            settings["runtime"] = runtime
         return settings
 
     # -- the command line ----------------------------------------------------------------------

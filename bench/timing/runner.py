@@ -77,7 +77,11 @@ def time_model(
     src_ldrs, src_ev = make_inputs(src_w, src_h, config.batch, config.scene)
     ldrs = pad_to_size(src_ldrs, width, height).to(dev)
     ev = src_ev.to(dev)
-    net = build_model(model, config.weights, dev)
+    # Seeded: the same random weights in every run, so a deployment backend's cached export
+    # (keyed by the weights it embeds) is found again.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = build_model(model, config.weights, dev)
 
     reference = None
     if config.needs_numerics_check():
@@ -100,6 +104,7 @@ def time_model(
         synchronize(dev)
         t0 = time.perf_counter()
         fn = backend.prepare(net, x, config)
+        record.update(getattr(fn, "record_fields", {}))  # a deployment backend's export, provider, threads
         fn(*x)
         synchronize(dev)
         if backend.compiles:
@@ -166,6 +171,7 @@ def measure_rounds(step: Callable[[], Any], timer: Timer, config: TimeConfig) ->
 def failed_record(model: str, exc: BaseException, **config: Any) -> dict:
     """The record of a configuration that could not run (kept so that a report shows the failure)."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    blocked = {"blocking_op": exc.op} if getattr(exc, "op", None) else {}  # a deployment export's blocker
     return {
         "model": model,
         **config,
@@ -173,6 +179,7 @@ def failed_record(model: str, exc: BaseException, **config: Any) -> dict:
         "error": f"{type(exc).__name__}: {first}"[:500],
         "median_s": None,
         "warnings": [],
+        **blocked,
         **torch_versions(),
     }
 
