@@ -5,7 +5,14 @@ A new architecture is one file here with ``@register_model`` functions, listed i
 """
 
 # The modules whose @register_model decorators make the built-in list; imported on first use.
-BUILTIN_MODULES = ("models.eapnet", "models.ahdr", "models.adnet", "models.references", "models.hdr_transformer", "models.sctnet")
+BUILTIN_MODULES = (
+    "models.eapnet",
+    "models.ahdr",
+    "models.adnet",
+    "models.references",
+    "models.hdr_transformer",
+    "models.sctnet",
+)
 
 from models.registry import create_model, is_model, list_models, model_info, register_model  # noqa: E402
 

@@ -153,7 +153,7 @@ class HDRTransformer(HDRModel):
                 ],
                 conv(features, features, 3, dilation=2),
             )
-            for depth, n_heads in zip(depths, heads)
+            for depth, n_heads in zip(depths, heads, strict=True)
         )
         self.norm = nn.LayerNorm(features)
         self.body_conv = conv(features, features, 3)
@@ -163,7 +163,9 @@ class HDRTransformer(HDRModel):
     def reconstruct(self, ldrs: Tensor, ev: Tensor) -> Tensor:
         h, w = ldrs.shape[-2:]
         x_short, x_medium, x_long = sig17_frame_inputs(pad_frames(ldrs, self.window, "ones"), ev)
-        f_short, f_medium, f_long = (c(x) for c, x in zip(self.frame_convs, (x_short, x_medium, x_long)))
+        f_short, f_medium, f_long = (
+            c(x) for c, x in zip(self.frame_convs, (x_short, x_medium, x_long), strict=True)
+        )
         f_short = f_short * self.att_short(f_short, f_medium)
         f_long = f_long * self.att_long(f_long, f_medium)
         x = self.merge(torch.cat([f_short, f_medium, f_long], dim=1))

@@ -102,7 +102,8 @@ class ChannelCrossAttention(nn.Module):
     def forward(self, query: Tensor, source: Tensor, size: tuple[int, int]) -> Tensor:
         """Tokens ``[B, H*W, C]`` in and out."""
         attended = self.attend(
-            tokens_to_image(self.norm_query(query), size), tokens_to_image(self.norm_source(source), size)
+            tokens_to_image(self.norm_query(query), size, batch_stride_of_tokens=True),
+            tokens_to_image(self.norm_source(source), size, batch_stride_of_tokens=True),
         )
         fused = image_to_tokens(tokens_to_image(query, size) + attended)
         return fused + self.mlp(self.norm2(fused))
@@ -142,7 +143,7 @@ class SCTNet(HDRModel):
                 ],
                 conv(features, features, 3),
             )
-            for depth, n_heads in zip(depths, heads)
+            for depth, n_heads in zip(depths, heads, strict=True)
         )
         self.fuse_short = nn.ModuleList(ChannelCrossAttention(third, channel_heads) for _ in depths)
         self.fuse_long = nn.ModuleList(ChannelCrossAttention(third, channel_heads) for _ in depths)
@@ -154,8 +155,12 @@ class SCTNet(HDRModel):
 
     def reconstruct(self, ldrs: Tensor, ev: Tensor) -> Tensor:
         h, w = ldrs.shape[-2:]
-        frames = sig17_frame_inputs(pad_frames(ldrs, self.window, "reflect"), ev)
-        f_short, f_medium, f_long = (c(x) for c, x in zip(self.frame_convs, frames))
+        # The authors pad the 18 built channels, not the LDRs: the same values but for the last bit
+        # of ``**`` (vectorised and scalar paths round differently), so this order matches them.
+        frames = pad_frames(torch.cat(sig17_frame_inputs(ldrs, ev), dim=1), self.window, "reflect")
+        f_short, f_medium, f_long = (
+            c(x) for c, x in zip(self.frame_convs, frames.chunk(3, dim=1), strict=True)
+        )
         x = torch.cat([f_short, f_medium, f_long], dim=1)
 
         size = (x.shape[2], x.shape[3])
@@ -164,7 +169,7 @@ class SCTNet(HDRModel):
         e_short, e_medium, e_long = embedded.chunk(3, dim=2)
         tokens = self.embed_mlp(embedded)
         for stage, fuse_short, fuse_long, mlp in zip(
-            self.stages, self.fuse_short, self.fuse_long, self.fusion_mlps
+            self.stages, self.fuse_short, self.fuse_long, self.fusion_mlps, strict=True
         ):
             tokens = stage(tokens, size, mask)
             t_short, t_medium, t_long = tokens.chunk(3, dim=2)
