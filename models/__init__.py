@@ -13,6 +13,8 @@ BUILTIN_MODULES = (
     "models.gsanet",
     "models.drhdr",
     "models.safnet",
+    "models.hdr_transformer",
+    "models.sctnet",
 )
 
 from models.registry import create_model, is_model, list_models, model_info, register_model  # noqa: E402
