@@ -352,6 +352,7 @@ class StoreLayout(Layout):
         return sorted(self.opened(root).scenes) if is_store(root) else []
 
     def validate(self, root: Path, ids: list[str], require_gt: bool) -> list[str]:
+        self._open = {}  # checked afresh once per data set opened (truncation, staleness), then cached
         store = self.opened(root)
         problems = [f"scene {sid}: not in the store" for sid in ids if sid not in store.scenes]
         if require_gt:
