@@ -46,7 +46,12 @@ def test_store_reads_bit_for_bit_like_its_source(source, store):
 
 def test_train_reads_a_store(store, tmp_path):
     cfg = TrainConfig(
-        model="eapnet-lightweight-pdub2", data=str(store), out=str(tmp_path / "run"), iters=2, batch=1, patch=64
+        model="eapnet-lightweight-pdub2",
+        data=str(store),
+        out=str(tmp_path / "run"),
+        iters=2,
+        batch=1,
+        patch=64,
     )
     summary = train(TrainConfig(**{**cfg.to_json(), "workers": 0}))
     assert summary.iters == 2 and summary.n_patches == 2 * 2  # 80x64 frames: two 64x64 crops each
@@ -85,7 +90,9 @@ def test_bad_and_stale_stores_are_refused_in_one_line(source, store, tmp_path, c
         os.utime(member, ns=(st.st_atime_ns, st.st_mtime_ns))
     # an existing --out is not replaced without --force
     one_line_refusal(capsys, ["prepare-data", str(source), "--out", str(store)], "--force")
-    one_line_refusal(capsys, ["prepare-data", str(source), "--out", str(tmp_path / "s2"), "--patch", "72"], "72")
+    one_line_refusal(
+        capsys, ["prepare-data", str(source), "--out", str(tmp_path / "s2"), "--patch", "72"], "72"
+    )
 
 
 def test_force_replaces_a_store_atomically(source, store):
