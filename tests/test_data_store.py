@@ -10,7 +10,8 @@ import pytest
 
 from bench.cli import main
 from bench.data import PatchDataset, dataset_fingerprint
-from bench.data.store import FRAMES, MANIFEST, StoreLayout, open_store, prepare_store, scene_bytes
+from bench.data.prepare import prepare_store
+from bench.data.store import FRAMES, MANIFEST, StoreLayout, open_store, scene_bytes
 from bench.train.config import TrainConfig
 from bench.train.loop import train
 

@@ -7,7 +7,8 @@ import argparse
 from bench.core import check_outside, progress_enabled, write_json
 from bench.data import ids_from_args
 from bench.data.layouts import add_layout_argument
-from bench.data.store import GT_DTYPES, prepare_store
+from bench.data.prepare import prepare_store
+from bench.data.store import GT_DTYPES
 
 NAME = "prepare-data"
 ORDER = 61

@@ -16,7 +16,8 @@ from typing import Any
 
 from bench.core import UsageError, atomic_write_text, check_output_dir, write_json
 from bench.data import check_dataset, dataset_fingerprint
-from bench.data.store import is_store, prepare_store
+from bench.data.prepare import prepare_store
+from bench.data.store import is_store
 from bench.reproduce.executor import Outcome, execute, local_slots
 from bench.reproduce.job import RunTask, read_result
 from bench.reproduce.plan import Plan, PlannedRun, check_resume, select_rows, write_plan
