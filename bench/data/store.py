@@ -230,10 +230,15 @@ class StoreLayout(Layout):
         return self.opened(root).scene(sid)
 
     def decode(self, stored: Any, ys: slice = slice(None), xs: slice = slice(None)) -> Sample:
-        ldrs = stored.ldrs[:, ys, xs].astype(np.float32)
-        if stored.ldr_scale != 1.0:
-            ldrs /= np.float32(stored.ldr_scale)
-        gt = None if stored.gt is None else stored.gt[ys, xs].astype(np.float32)
+        window = stored.ldrs[:, ys, xs]
+        if stored.ldr_scale != 1.0:  # one pass: cast and divide in float32, as astype + divide would
+            ldrs = np.divide(window, np.float32(stored.ldr_scale), dtype=np.float32)
+        else:
+            ldrs = window.astype(np.float32)
+        gt = None
+        if stored.gt is not None:
+            # float32 GT stays a view: to_item's transpose copies it anyway (one copy less per crop)
+            gt = stored.gt[ys, xs] if stored.gt.dtype == np.float32 else stored.gt[ys, xs].astype(np.float32)
         return Sample(id=stored.id, ldrs=ldrs, exposures=stored.exposures, gt=gt, gt_encoding="gamma")
 
     def sample_size(self, root: Path, sid: str) -> tuple[int, int]:
