@@ -73,6 +73,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(data, tmp_path):
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["iters"] == 3
 
 
+@pytest.mark.slow
 def test_table_end_to_end_through_submitit_then_resume_does_no_work(data, tmp_path, capsys):
     train_dir, test_dir = data
     runs = tmp_path / "runs"
