@@ -57,10 +57,12 @@ def make_executor(kind: str, folder: Path, hours: float, gpus_per_run: int, para
     cluster = submitit.AutoExecutor.which() if kind == "auto" else kind
     # The job processes import this checkout (a run started from elsewhere still finds `bench`).
     setup = [f"export PYTHONPATH={REPO_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"]
+    # Slurm: the job's time limit; a run that reaches it is requeued by submitit and resumes from its
+    # checkpoint, so a long run goes on in several jobs. Locally no limit is wanted: a week.
     timeout = max(10, int(hours * 60 * 1.5) + 10)
     if cluster != "slurm":
         executor = submitit.LocalExecutor(folder=folder)
-        executor.update_parameters(timeout_min=timeout, setup=setup)
+        executor.update_parameters(timeout_min=7 * 24 * 60, setup=setup)
         return executor
     try:
         executor = submitit.AutoExecutor(folder=folder, cluster="slurm")

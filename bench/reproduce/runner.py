@@ -197,7 +197,7 @@ def reproduce(opts: ReproduceOptions) -> dict[str, Any]:
         state = f"FAILED: {outcome.error}" if outcome.error else "done"
         print(f"reproduce: {outcome.key} {state}", file=sys.stderr, flush=True)
 
-    hours = (opts.minutes or 0) / 60 + 1.0
+    hours = opts.minutes / 60 + 0.5 if opts.minutes else 24.0  # Slurm's time limit per job (see executor)
     outcomes = execute(tasks, opts.executor, out / "submitit", hours, opts.gpus_per_run, on_done)
     results = {r.key: res for r in plan.runs if (res := read_result(Path(r.run_dir))) is not None}
     report = build_report(plan, results)
