@@ -80,7 +80,7 @@ def test_table_end_to_end_through_submitit_then_resume_does_no_work(data, tmp_pa
     args = [
         "reproduce", "--table", "2", "--rows", "pdub2", "pdub3", "--seeds", "2", "--iters", "2",
         "--data", str(train_dir), "--test", str(test_dir), "--out", str(runs), "--recipe", "batch=1",
-        "--workers", "0", "--executor", "local", "--json", str(tmp_path / "r.json"),
+        "--workers", "0", "--executor", "local", "--runs-per-device", "2", "--json", str(tmp_path / "r.json"),
     ]  # fmt: skip
     assert main(args) == 0
     first = json.loads((tmp_path / "r.json").read_text())

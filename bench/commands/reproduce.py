@@ -60,6 +60,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--gpus-per-run", type=int, default=1, help="GPUs per run (above 1: Slurm, one DDP task per GPU)"
     )
     p.add_argument("--device", default="auto", help="device of each run: auto (default), cpu or cuda")
+    p.add_argument(
+        "--runs-per-device",
+        type=int,
+        default=1,
+        help="local executor: runs sharing one GPU (or the CPU) at a time, for small runs (default: 1)",
+    )
     p.add_argument("--workers", type=int, default=2, help="data-loader processes per run (default: 2)")
     p.add_argument("--resume", action="store_true", help="continue unfinished runs, skip finished ones")
     p.add_argument(
@@ -92,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         probe_steps=args.probe_steps,
         workers=args.workers,
+        runs_per_device=args.runs_per_device,
     )
     record = reproduce(opts)
     if args.json:

@@ -3,7 +3,7 @@
 ``--executor auto`` is submitit's ``AutoExecutor``: Slurm where ``sbatch`` is found, else its local
 executor; ``local`` and ``slurm`` force one. Locally each run is one process started by submitit's
 ``LocalExecutor``, pinned to one visible GPU (``visible_gpus``), or to the CPU when there is none;
-at most one run per device runs at a time, the next is handed over when one finishes. On Slurm all
+at most ``--runs-per-device`` runs per device (default 1) run at a time, the next is handed over when one finishes. On Slurm all
 runs go as one job array (``slurm_array_parallelism`` bounds it); a preempted or timed-out job is
 requeued by submitit and resumes from its checkpoint (:class:`~bench.reproduce.job.RunJob`).
 """
@@ -41,10 +41,10 @@ def submitit_module() -> Any:
     return submitit
 
 
-def local_slots() -> list[int | None]:
-    """One slot per visible GPU, or one CPU slot."""
+def local_slots(per_device: int = 1) -> list[int | None]:
+    """``per_device`` slots per visible GPU, or on the CPU (several small runs share a device when they fit)."""
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return list(range(count)) or [None]
+    return (list(range(count)) or [None]) * max(1, per_device)
 
 
 def make_executor(kind: str, folder: Path, hours: float, gpus_per_run: int, parallel: int) -> Any:
@@ -88,17 +88,18 @@ def error_line(job: Any) -> str:
     return ""
 
 
-def run_local(executor: Any, tasks: list[RunTask], on_done: Any) -> list[Outcome]:
-    """One process per run, at most one per device at a time."""
-    free = local_slots()
+def run_local(executor: Any, tasks: list[RunTask], on_done: Any, per_device: int = 1) -> list[Outcome]:
+    """One process per run, at most ``per_device`` per device at a time."""
+    free = list(enumerate(local_slots(per_device)))
     pending = list(tasks)
-    running: dict[int | None, tuple[RunTask, Any]] = {}
+    running: dict[tuple[int, int | None], tuple[RunTask, Any]] = {}
     outcomes: list[Outcome] = []
     while pending or running:
         while pending and free:
             slot, task = free.pop(0), pending.pop(0)
+            gpu = slot[1]
             executor.update_parameters(
-                gpus_per_node=0 if slot is None else 1, visible_gpus=() if slot is None else (slot,)
+                gpus_per_node=0 if gpu is None else 1, visible_gpus=() if gpu is None else (gpu,)
             )
             running[slot] = (task, executor.submit(RunJob(), task))
         time.sleep(POLL_SECONDS)
@@ -127,7 +128,13 @@ def run_slurm(executor: Any, tasks: list[RunTask], on_done: Any) -> list[Outcome
 
 
 def execute(
-    tasks: list[RunTask], kind: str, folder: Path, hours: float, gpus_per_run: int, on_done: Any
+    tasks: list[RunTask],
+    kind: str,
+    folder: Path,
+    hours: float,
+    gpus_per_run: int,
+    on_done: Any,
+    per_device: int = 1,
 ) -> list[Outcome]:
     """Run ``tasks`` through submitit; ``on_done(outcome)`` is called as each run ends."""
     if not tasks:
@@ -137,4 +144,4 @@ def execute(
     executor = make_executor(kind, folder, hours, gpus_per_run, parallel=len(tasks))
     if getattr(executor, "cluster", "local") == "slurm":
         return run_slurm(executor, tasks, on_done)
-    return run_local(executor, tasks, on_done)
+    return run_local(executor, tasks, on_done, per_device)

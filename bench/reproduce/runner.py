@@ -47,6 +47,7 @@ class ReproduceOptions:
     resume: bool = False
     dry_run: bool = False
     probe_steps: int = 2
+    runs_per_device: int = 1  # local: runs sharing one GPU (or the CPU) at a time
     workers: int = 2  # data-loader processes per run (runtime: not part of the recipe)
 
 
@@ -129,6 +130,7 @@ def build_plan(opts: ReproduceOptions) -> Plan:
         "executor": opts.executor,
         "gpus_per_run": opts.gpus_per_run,
         "devices": [f"cuda:{s}" if s is not None else "cpu" for s in local_slots()],
+        "runs_per_device": opts.runs_per_device,
         "multi_gpu": "Slurm: tasks_per_node = gpus_per_node = N, DDP via submitit's TorchDistributedEnvironment"
         if opts.gpus_per_run > 1
         else "one process per run",
@@ -198,7 +200,9 @@ def reproduce(opts: ReproduceOptions) -> dict[str, Any]:
         print(f"reproduce: {outcome.key} {state}", file=sys.stderr, flush=True)
 
     hours = opts.minutes / 60 + 0.5 if opts.minutes else 24.0  # Slurm's time limit per job (see executor)
-    outcomes = execute(tasks, opts.executor, out / "submitit", hours, opts.gpus_per_run, on_done)
+    outcomes = execute(
+        tasks, opts.executor, out / "submitit", hours, opts.gpus_per_run, on_done, opts.runs_per_device
+    )
     results = {r.key: res for r in plan.runs if (res := read_result(Path(r.run_dir))) is not None}
     report = build_report(plan, results)
     text = render_markdown(report)
