@@ -55,7 +55,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="registered model name, or a variant path/file.py:factory or module:Class",
     )
-    p.add_argument("--data", required=True, metavar="DIR", help="NTIRE-format training data (GT required)")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="training data (GT required): an NTIRE-format folder, or a `prepare-data` store (fast)",
+    )
     p.add_argument("--ids", default=None, help="train on these ids only, e.g. 0000-0099,0150")
     p.add_argument(
         "--split", default=None, metavar="FILE", help="train on the ids listed in FILE (one per line)"
