@@ -35,7 +35,6 @@ medium frame's scale) does in highlights: this is the organizers' model and is k
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import torch
@@ -43,7 +42,7 @@ from torch import Tensor, nn
 
 from models.blocks import DRDB, HDRModel, conv, frame_inputs
 from models.conventions import KALANTARI, NTIRE
-from models.official import StateDict, register_official_converter
+from models.official import Rename, StateDict, register_official_converter, rename_keys
 from models.registry import register_model
 
 __all__ = [
@@ -53,7 +52,6 @@ __all__ = [
     "ahdrnet",
     "ahdrnet_from_official",
     "kalantari_frame_inputs",
-    "rename_keys",
 ]
 
 ConvFactory = Callable[[int, int, int], nn.Module]  # (in_ch, out_ch, kernel) -> a 'same' conv
@@ -171,22 +169,8 @@ def ahdrnet(**overrides) -> nn.Module:
     return AHDR(**{"convention": "kalantari", "unused_attention_convs": True, **overrides})
 
 
-Rename = tuple[str, str | Callable[[re.Match], str]]  # (pattern, replacement) for re.sub
-
-
-def rename_keys(state: StateDict, rules: list[Rename]) -> StateDict:
-    """Apply the regex renames ``rules`` (in order, each at most once per key) to every key of ``state``."""
-    renamed = {}
-    for key, value in state.items():
-        for pattern, replacement in rules:
-            key = re.sub(pattern, replacement, key)
-        renamed[key] = value
-    return renamed
-
-
 # The authors' names (qingsenyangit/AHDRNet model.py) -> ours.
 AHDRNET_RENAMES: list[Rename] = [
-    (r"^module\.", ""),  # a checkpoint saved from nn.DataParallel
     (r"^att1([12])\.", r"att_short.conv\1."),
     (r"^att3([12])\.", r"att_long.conv\1."),
     (r"^attConv1\.", "att_short.unused_conv."),

@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.adnet import ModulatedDeformConv
-from models.ahdr import AttentionModule, Rename, rename_keys
+from models.ahdr import AttentionModule
 from models.blocks import DRDB, HDRModel, frame_inputs, upsample_like
-from models.official import StateDict, register_official_converter
+from models.official import Rename, StateDict, register_official_converter, rename_keys
 from models.registry import register_model
 
 __all__ = ["DRHDR", "DeformableAlign", "LeakyDRDB", "ResidualDenseLevel", "drhdr", "drhdr_from_official"]

@@ -32,9 +32,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from models.ahdr import AttentionModule, Rename, rename_keys
+from models.ahdr import AttentionModule
 from models.blocks import DRDB, DSConv, HDRModel, conv, frame_inputs
-from models.official import StateDict, register_official_converter
+from models.official import Rename, StateDict, register_official_converter, rename_keys
 from models.registry import register_model
 
 __all__ = ["GSANet", "ChannelAttentionBlock", "DenoiseNet", "gsanet", "gsanet_from_official"]

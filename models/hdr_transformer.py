@@ -45,7 +45,7 @@ from models.attention import (
 )
 from models.blocks import HDRModel, conv
 from models.conventions import KALANTARI
-from models.official import StateDict, register_official_converter
+from models.official import StateDict, register_official_converter, rename_keys
 from models.registry import register_model
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
     "hdr_transformer",
     "hdr_transformer_from_official",
     "init_transformer_weights",
-    "rename_official",
     "sig17_frame_inputs",
 ]
 
@@ -208,21 +207,7 @@ HDR_TRANSFORMER_RENAMES: tuple[tuple[str, object], ...] = (
 DERIVED_BUFFERS = re.compile(r"(\.attn\.relative_position_index|\.attn_mask)$")
 
 
-def rename_official(state: StateDict, renames: tuple[tuple[str, object], ...]) -> StateDict:
-    """Strip ``module.``, drop the derived buffers, rename by ``renames``; other keys pass unchanged
-    (so that the strict load reports them)."""
-    out: StateDict = {}
-    for key, value in state.items():
-        key = key.removeprefix("module.")
-        if DERIVED_BUFFERS.search(key):
-            continue
-        for pattern, replacement in renames:
-            key = re.sub(pattern, replacement, key)
-        out[key] = value
-    return out
-
-
 @register_official_converter("hdr-transformer")
 def hdr_transformer_from_official(state: StateDict) -> StateDict:
     """The authors' checkpoint (``torch.load(...)["state_dict"]``) -> this module's parameter names."""
-    return rename_official(state, HDR_TRANSFORMER_RENAMES)
+    return rename_keys(state, HDR_TRANSFORMER_RENAMES, drop=DERIVED_BUFFERS)

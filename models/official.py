@@ -13,12 +13,14 @@ applies the converter, and refuses missing or extra keys and wrong shapes before
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from torch import Tensor
 
 StateDict = dict[str, Tensor]
 Converter = Callable[[StateDict], StateDict]
+Rename = tuple[str, str | Callable[[re.Match], str]]  # (pattern, replacement) for re.sub
 
 __all__ = [
     "OFFICIAL_CONVERTERS",
@@ -42,6 +44,26 @@ def register_official_converter(*names: str) -> Callable[[Converter], Converter]
         return fn
 
     return decorate
+
+
+def rename_keys(
+    state: StateDict, rules: list[Rename] | tuple[Rename, ...], drop: re.Pattern | None = None
+) -> StateDict:
+    """Apply the regex renames ``rules`` (in order, each once) to every key of ``state``.
+
+    A leading ``module.`` (a checkpoint saved from ``nn.DataParallel``) is removed first, keys that
+    match ``drop`` (buffers derived from the architecture, not learned) are left out, and every other
+    key passes through renamed or not, so that a strict load names what does not fit.
+    """
+    renamed = {}
+    for key, value in state.items():
+        key = key.removeprefix("module.")
+        if drop is not None and drop.search(key):
+            continue
+        for pattern, replacement in rules:
+            key = re.sub(pattern, replacement, key)
+        renamed[key] = value
+    return renamed
 
 
 def official_converter(name: str) -> Converter | None:

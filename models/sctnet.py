@@ -48,8 +48,8 @@ from models.attention import (
 )
 from models.blocks import HDRModel, conv
 from models.conventions import KALANTARI
-from models.hdr_transformer import init_transformer_weights, rename_official, sig17_frame_inputs
-from models.official import StateDict, register_official_converter
+from models.hdr_transformer import DERIVED_BUFFERS, init_transformer_weights, sig17_frame_inputs
+from models.official import StateDict, register_official_converter, rename_keys
 from models.registry import register_model
 
 __all__ = ["ChannelCrossAttention", "ChannelLayerNorm", "SCTNet", "sctnet", "sctnet_from_official"]
@@ -216,4 +216,4 @@ SCTNET_RENAMES: tuple[tuple[str, object], ...] = (
 @register_official_converter("sctnet")
 def sctnet_from_official(state: StateDict) -> StateDict:
     """The authors' checkpoint (``torch.load(...)["state_dict"]``) -> this module's parameter names."""
-    return rename_official(state, SCTNET_RENAMES)
+    return rename_keys(state, SCTNET_RENAMES, drop=DERIVED_BUFFERS)

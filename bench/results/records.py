@@ -195,7 +195,8 @@ class TimeRecord(Record):
 
 @dataclass(frozen=True)
 class EvalRecord(Record):
-    """PSNR / PSNR-µ of a model on a data set (``bench.evaluation.evaluate.evaluate_module``)."""
+    """The scores of a model on a data set (``bench.evaluation.evaluate.evaluate_module``); metrics beyond
+    PSNR / PSNR-µ are kept under their names in ``extra``."""
 
     KIND: ClassVar[str] = "eval"
 
@@ -213,6 +214,11 @@ class EvalRecord(Record):
     scoring: str | None = None
     device: str | None = None
     tile: int | None = None
+    protocol: str | None = None  # "full" or "tiles-256" (bench.evaluation.predict.PROTOCOLS)
+    protocol_description: str | None = None
+    data_layout: str | None = None  # the layout the data set was read as (ntire, kalantari, ...)
+    metric_domains: dict | None = None  # metric name -> "contract" or "linear": what it scored
+    save_layout: str | None = None
     seconds: float | None = None
     world_size: int | None = None
     saved_to: str | None = None
