@@ -45,6 +45,21 @@ def test_store_reads_bit_for_bit_like_its_source(source, store):
     assert not [p for p in store.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 
+def test_a_kalantari_store_keeps_16_bit_ldrs_and_reads_like_its_source(tmp_path):
+    # Kalantari-family data is stored in its own convention (tif / 2^16 as 16-bit values, linear GT)
+    # and converted to the contract per crop, exactly as the folder's reader converts it.
+    src, out = tmp_path / "Test", tmp_path / "store"
+    assert main(["make-data", "--synthetic", "2", "--size", "64x48", "--layout", "kalantari", str(src)]) == 0
+    assert main(["prepare-data", str(src), "--out", str(out), "--patch", "32"]) == 0
+    entry = json.loads((out / MANIFEST).read_text())["scenes"][0]
+    assert (entry["ldr_dtype"], entry["ldr_scale"], entry["convention"]) == ("uint16", 65536.0, "kalantari")
+    a, b = PatchDataset(src, patch=32, stride=16), PatchDataset(out, patch=32, stride=16)
+    assert len(a) == len(b) > 2
+    for i in range(len(a)):
+        for key in ("ldrs", "gt", "ev"):
+            assert bool((a[i][key] == b[i][key]).all()), (i, key)
+
+
 def test_train_reads_a_store(store, tmp_path):
     cfg = TrainConfig(
         model="eapnet-lightweight-pdub2",

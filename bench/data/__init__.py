@@ -51,8 +51,12 @@ from bench.data.ntire import (
     png_header,
     read_exposures,
 )
+from bench.data.store import StoreLayout, is_store, open_store  # the "store" layout of prepare-data
 
 __all__ = [
+    "StoreLayout",
+    "is_store",
+    "open_store",
     "DEFAULT_LAYOUT",
     "LAYOUTS",
     "LDR_NAMES",

@@ -18,9 +18,11 @@ import numpy as np
 from bench.core import UsageError, progress, write_json
 from bench.data.layouts import DatasetError, check_dataset
 from bench.data.store import FRAMES, GT_DTYPES, MANIFEST, STORE_FORMAT, STORE_VERSION, StoreLayout, aligned
+from models.conventions import CONTRACT
 
 # LDR dtypes tried in order, with the scale that maps them to the float values in 0..1.
-LDR_DTYPES = (("uint8", 255.0), ("uint16", 65535.0), ("float32", 1.0))
+# 65536: the Kalantari-family tifs as the field reads them (value / 2^16) stay 16-bit too.
+LDR_DTYPES = (("uint8", 255.0), ("uint16", 65535.0), ("uint16", 65536.0), ("float32", 1.0))
 
 
 def encode_ldrs(ldrs: np.ndarray) -> tuple[np.ndarray, str, float]:
@@ -28,7 +30,7 @@ def encode_ldrs(ldrs: np.ndarray) -> tuple[np.ndarray, str, float]:
     floats = np.asarray(ldrs, dtype=np.float32)
     for dtype, scale in LDR_DTYPES[:-1]:
         stored = np.round(floats * scale)
-        if stored.min() >= 0 and stored.max() <= scale:
+        if stored.min() >= 0 and stored.max() <= np.iinfo(dtype).max:
             stored = stored.astype(dtype)
             if np.array_equal(stored.astype(np.float32) / np.float32(scale), floats):
                 return stored, dtype, scale
@@ -92,11 +94,17 @@ def prepare_store(
             items = progress(scene_ids, desc="prepare-data") if show_progress else scene_ids
             for sid in items:
                 sample = chosen.load(src, sid)
-                ldr, ldr_dtype, scale = encode_ldrs(sample.ldrs)
-                arrays = [ldr]
-                gt = sample.gamma_gt()
+                # Stored in the data's own convention (Kalantari LDRs stay exact 16-bit values); the
+                # store's decode converts each crop to the contract, as the source layout's reader does.
+                convention = sample.convention or CONTRACT
+                ldrs = sample.ldrs if sample.convention is not None else sample.contract_ldrs()
+                gt = sample.gt if sample.convention is not None else sample.contract_gt()
+                ldr, ldr_dtype, scale = encode_ldrs(ldrs)
+                # Planar (frame, channel, H, W) and (channel, H, W): a crop then copies whole rows and
+                # reaches the model's layout without a transpose, the slow part of a crop.
+                arrays = [ldr.transpose(0, 3, 1, 2)]
                 if gt is not None:
-                    arrays.append(np.asarray(gt, dtype=gt_dtype))
+                    arrays.append(np.asarray(gt, dtype=gt_dtype).transpose(2, 0, 1))
                 offsets = []
                 for arr in arrays:
                     pad = aligned(offset) - offset
@@ -118,6 +126,7 @@ def prepare_store(
                         "ldr_offset": offsets[0],
                         "gt_dtype": gt_dtype if gt is not None else None,
                         "gt_offset": offsets[1] if gt is not None else None,
+                        "convention": convention.name,
                     }
                 )
             fh.flush()

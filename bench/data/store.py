@@ -31,9 +31,10 @@ import numpy as np
 
 from bench.core import UsageError
 from bench.data.layouts import LAYOUTS, DatasetError, Layout, Sample, register_layout
+from models.conventions import CONTRACT, Convention, convention
 
 STORE_FORMAT = "eapbench-frame-store"
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: planar arrays and the data's convention per scene
 MANIFEST = "store.json"
 FRAMES = "frames.bin"
 ALIGN = 64  # byte alignment of every array in frames.bin (aligned views copy faster)
@@ -53,14 +54,16 @@ class SceneEntry:
     ldr_offset: int
     gt_dtype: str | None
     gt_offset: int | None
+    convention: str = "ntire"  # what the stored LDRs and GT mean (models.conventions)
 
     @property
     def ldr_shape(self) -> tuple[int, int, int, int]:
-        return (3, self.height, self.width, 3)
+        """As stored: planar, (frame, channel, H, W)."""
+        return (3, 3, self.height, self.width)
 
     @property
     def gt_shape(self) -> tuple[int, int, int]:
-        return (self.height, self.width, 3)
+        return (3, self.height, self.width)
 
 
 @dataclass
@@ -72,6 +75,7 @@ class StoredScene:
     ldr_scale: float
     exposures: np.ndarray
     gt: np.ndarray | None
+    convention: Convention = CONTRACT
 
 
 def nbytes(dtype: str, shape: tuple[int, ...]) -> int:
@@ -103,6 +107,7 @@ class OpenStore:
 
     def scene(self, sid: str) -> StoredScene:
         entry = self.scenes[sid]
+        # Views in the Sample's (frame, H, W, channel) order over the planar bytes: no pixel is copied.
         ldrs = np.frombuffer(
             self.frames, entry.ldr_dtype, int(np.prod(entry.ldr_shape)), entry.ldr_offset
         ).reshape(entry.ldr_shape)
@@ -111,7 +116,11 @@ class OpenStore:
             gt = np.frombuffer(
                 self.frames, entry.gt_dtype, int(np.prod(entry.gt_shape)), entry.gt_offset
             ).reshape(entry.gt_shape)
-        return StoredScene(sid, ldrs, entry.ldr_scale, np.asarray(entry.exposures, dtype=np.float64), gt)
+            gt = gt.transpose(1, 2, 0)
+        exposures = np.asarray(entry.exposures, dtype=np.float64)
+        return StoredScene(
+            sid, ldrs.transpose(0, 2, 3, 1), entry.ldr_scale, exposures, gt, convention(entry.convention)
+        )
 
 
 def refuse(root: Path, problem: str) -> DatasetError:
@@ -157,6 +166,8 @@ def open_store(root: str | os.PathLike, check_stale: bool = True) -> OpenStore:
     try:
         scenes = {s["id"]: SceneEntry(**s) for s in manifest["scenes"]}
         expected = int(manifest["bytes"])
+        for entry in scenes.values():
+            convention(entry.convention)  # a KeyError naming the known ones
     except (KeyError, TypeError, ValueError) as exc:
         raise refuse(
             r, f"{MANIFEST} is incomplete ({type(exc).__name__}: {exc}); rerun prepare-data"
@@ -239,7 +250,15 @@ class StoreLayout(Layout):
         if stored.gt is not None:
             # float32 GT stays a view: to_item's transpose copies it anyway (one copy less per crop)
             gt = stored.gt[ys, xs] if stored.gt.dtype == np.float32 else stored.gt[ys, xs].astype(np.float32)
-        return Sample(id=stored.id, ldrs=ldrs, exposures=stored.exposures, gt=gt, gt_encoding="gamma")
+        encoding = "linear" if stored.convention.hdr_encoding == "linear" else "gamma"
+        return Sample(
+            id=stored.id,
+            ldrs=ldrs,
+            exposures=stored.exposures,
+            gt=gt,
+            gt_encoding=encoding,
+            convention=stored.convention,
+        )
 
     def sample_size(self, root: Path, sid: str) -> tuple[int, int]:
         entry = self.opened(root).scenes[sid]

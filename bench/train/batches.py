@@ -16,7 +16,6 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
-import bench.data.store  # noqa: F401  registers the "store" layout, so `train --data STORE` reads a store
 from bench.core import UsageError, progress
 
 
