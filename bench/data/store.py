@@ -248,8 +248,9 @@ class StoreLayout(Layout):
             ldrs = window.astype(np.float32)
         gt = None
         if stored.gt is not None:
-            # float32 GT stays a view: to_item's transpose copies it anyway (one copy less per crop)
-            gt = stored.gt[ys, xs] if stored.gt.dtype == np.float32 else stored.gt[ys, xs].astype(np.float32)
+            # One copy, in the planar order: to_item's channel-first view of it is then contiguous (no
+            # second copy), and the tensor owns writable memory, never the read-only memory map.
+            gt = np.array(stored.gt[ys, xs], dtype=np.float32, order="K")
         encoding = "linear" if stored.convention.hdr_encoding == "linear" else "gamma"
         return Sample(
             id=stored.id,
