@@ -3,9 +3,12 @@
 import json
 
 import pytest
+import torch
 from torch import nn
 
 from bench.cli import main
+from models.blocks import HDRModel
+from models.conventions import CONTRACT, convention
 from models.registry import UnknownModelError, create_model, list_models, model_info, register_model
 
 
@@ -72,3 +75,13 @@ def test_list_command_bad_pattern_exits_2(capsys):
     assert main(["list", "eapnet-standrad"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "eapnet-standard" in err[0]
+
+
+def test_every_registered_convention_is_the_one_its_model_converts_from():
+    # The registry's convention (what `list` prints) and the class attribute HDRModel.forward
+    # converts with are stated in two places: they must agree for every model.
+    for name in list_models():
+        with torch.device("meta"):
+            model = create_model(name)
+        declared = model.convention if isinstance(model, HDRModel) else CONTRACT
+        assert declared == convention(model_info(name).convention), name

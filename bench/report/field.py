@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import csv
 import functools
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.complexity import COUNTING_TOOLS, build_meta_model, count, hdr_input_shapes, tool_parts
+from bench.evaluation.predict import PAPER_PROTOCOLS, PAPER_TILE, paper_tile_count
 from bench.report.tables import column
 from models.registry import list_models, model_info
 
 FIELD_CSV = Path(__file__).with_name("field_published.csv")
 SIZES = ((1500, 1000), (1900, 1060))  # Kalantari 2017 and NTIRE 2022 frames
-TILE = 256
-# Networks whose Kalantari inference pads the frame to a multiple of 256 and runs 256x256 tiles
-# (field_conventions.md, "Cost counting": HDR-Transformer and SCTNet test code).
-TILED_INFERENCE = frozenset({"hdr-transformer", "sctnet"})
+TILE = PAPER_TILE
+# Networks whose papers scored Kalantari frames on 256x256 tiles (HDR-Transformer, SCTNet): the
+# evaluation's own protocol table, so that eval and the cost recount cannot disagree.
+TILED_INFERENCE = frozenset(name for name, protocol in PAPER_PROTOCOLS.items() if protocol == "tiles-256")
 WITHIN = 1.0  # percent: a published figure counts as reproduced within this
 KALANTARI = ("psnr_mu", "psnr_l", "ssim_mu", "ssim_l", "hdr_vdp2")
 KALANTARI_LABELS = ("PSNR-µ", "PSNR-L", "SSIM-µ", "SSIM-L", "HDR-VDP-2")
@@ -105,7 +105,7 @@ def recount(model: str, fig: PublishedFigure) -> tuple[int, str, list]:
     if tiled or fig.tiling == "tile-area":
         per_tile, terms = tool_total(model, TILE, TILE, fig.tool)
         if tiled:
-            tiles = math.ceil(fig.width / TILE) * math.ceil(fig.height / TILE)
+            tiles = paper_tile_count(fig.height, fig.width)
             return tiles * per_tile, f"{fig.tool} on {tiles} tiles of {TILE}x{TILE}", terms
         ratio = fig.width * fig.height / TILE**2
         how = f"{fig.tool} on one {TILE}x{TILE} tile x {ratio:.2f} (area of {fig.width}x{fig.height})"
